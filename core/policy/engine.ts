@@ -1,0 +1,426 @@
+// The policy engine: compiles AccessPolicies once, finds the ones that apply to
+// a request (namespace, pod selector, connection, subject), evaluates all their
+// rules and combines the effects deny > review > allow, default deny.
+//
+// Fail closed throughout: a rule that errors or yields a non-bool counts as a
+// deny naming that rule; a policy that does not compile still applies (as
+// widely as its valid parts allow) and denies every request it applies to; a
+// request over the activation bounds is denied.
+import {
+  DEFAULT_ACTIVATION_LIMITS,
+  presentProtocols,
+  toCelBindings,
+  type Activation,
+  type ActivationLimits,
+  type CelBindings,
+  type Identity,
+} from './activation.js';
+import { DEFAULT_CEL_LIMITS, DEFAULT_EVAL_LIMITS, EvalBudget, type CelLimits, type EvalLimits } from './cel-bounds.js';
+import { CelCompiler, type CelProgram, type ExpressionError } from './cel-program.js';
+export { lintExpression } from './cel-program.js';
+import {
+  ActivationInvalidError,
+  ActivationLimitError,
+  PolicyCompileError,
+  PolicySetCompileError,
+  type PolicyCompileErrorReason,
+} from './errors.js';
+import { matchesLabelSelector, validateLabelSelector } from './label-selector.js';
+import type { AccessPolicyLike, LabelSelectorLike, MaskingSpecLike, SubjectLike } from './policy-input.js';
+import {
+  mergeMasking,
+  mergeSessionSettings,
+  normalizeApproval,
+  normalizeSession,
+  validateMasking,
+  type ApprovalSettings,
+  type MaskingSettings,
+  type SessionSettings,
+} from './policy-settings.js';
+import { subjectMatches, validateSubject } from './subject-match.js';
+
+export type PolicyAction = 'allow' | 'deny' | 'review';
+const ACTIONS: ReadonlySet<string> = new Set<PolicyAction>(['allow', 'deny', 'review']);
+
+export const DEFAULT_DENY_MESSAGE = 'no policy allows this (default deny)';
+/** Stands in for a rule name when a whole policy is invalid. */
+export const INVALID_POLICY_RULE = '(invalid policy)';
+
+/** A rule whose `when` was true (or that failed, counted as deny). */
+export interface RuleMatch {
+  /** "namespace/name" */
+  policy: string;
+  rule: string;
+  action: PolicyAction;
+}
+
+/** Why a rule or the request could not be evaluated. Messages never carry request values. */
+export interface DecisionError {
+  policy?: string | undefined;
+  rule?: string | undefined;
+  message: string;
+}
+
+export interface Decision {
+  action: PolicyAction;
+  /** "namespace/name" of the deciding policy (absent for default deny and oversized requests) */
+  policy?: string | undefined;
+  /** the deciding rule */
+  rule?: string | undefined;
+  /** human-readable, names the policy and rule */
+  message: string;
+  /** the deciding policy's approval settings, when action is review */
+  approval?: ApprovalSettings | undefined;
+  /** every rule that matched (or failed), in stable order: policy namespace/name, then rule order */
+  matched: RuleMatch[];
+  errors?: DecisionError[] | undefined;
+}
+
+/** A policy that applies to an identity and connection, with its settings. */
+export interface AppliedPolicy {
+  /** "namespace/name" */
+  key: string;
+  namespace: string;
+  name: string;
+  /** false when the policy did not compile (it then denies everything it applies to) */
+  valid: boolean;
+  ruleNames: string[];
+  approval?: ApprovalSettings | undefined;
+  session: SessionSettings;
+  masking?: MaskingSpecLike | undefined;
+}
+
+export interface PolicyEngineOptions {
+  celLimits?: Partial<CelLimits>;
+  evalLimits?: Partial<EvalLimits>;
+  activationLimits?: Partial<ActivationLimits>;
+}
+
+interface CompiledRule {
+  name: string;
+  action: PolicyAction;
+  message: string | undefined;
+  program: CelProgram;
+}
+
+interface CompiledPolicy {
+  key: string;
+  namespace: string | undefined; // undefined (invalid) applies in every namespace
+  name: string;
+  selector: LabelSelectorLike | undefined;
+  selectorValid: boolean;
+  subjects: readonly SubjectLike[];
+  subjectsValid: boolean;
+  connections: ReadonlySet<string> | undefined; // undefined (invalid) applies to every connection
+  rules: CompiledRule[];
+  ruleNames: string[];
+  invalid: PolicyCompileError | undefined;
+  approval: ApprovalSettings | undefined;
+  session: SessionSettings;
+  masking: MaskingSpecLike | undefined;
+}
+
+/**
+ * Compiles the policies. Every policy is kept: one with errors is kept as an
+ * invalid policy that denies whatever it applies to. The errors are returned
+ * for the CLI lint and the admission webhook to print.
+ */
+export function compilePolicies(
+  policies: readonly AccessPolicyLike[],
+  options: PolicyEngineOptions = {},
+): { engine: PolicyEngine; errors: PolicyCompileError[] } {
+  const celLimits: CelLimits = { ...DEFAULT_CEL_LIMITS, ...options.celLimits };
+  const compiler = new CelCompiler(celLimits);
+  const cache = new Map<string, ReturnType<CelCompiler['compile']>>();
+  const compileWhen = (when: string): ReturnType<CelCompiler['compile']> => {
+    let r = cache.get(when);
+    if (r === undefined) {
+      r = compiler.compile(when);
+      cache.set(when, r);
+    }
+    return r;
+  };
+
+  const errors: PolicyCompileError[] = [];
+  const compiled: CompiledPolicy[] = [];
+  const seen = new Set<string>();
+  for (const policy of policies) {
+    const c = compileOne(policy, compileWhen, celLimits, errors);
+    if (seen.has(c.key)) {
+      const dup = new PolicyCompileError({
+        policy: c.key,
+        field: 'metadata',
+        message: 'the same policy is given twice',
+        reason: 'invalid-policy',
+      });
+      errors.push(dup);
+      c.invalid ??= dup;
+    }
+    seen.add(c.key);
+    compiled.push(c);
+  }
+  compiled.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  const engine = new PolicyEngine(compiled, {
+    eval: { ...DEFAULT_EVAL_LIMITS, ...options.evalLimits },
+    activation: { ...DEFAULT_ACTIVATION_LIMITS, ...options.activationLimits },
+  });
+  return { engine, errors };
+}
+
+function compileOne(
+  policy: AccessPolicyLike,
+  compileWhen: (when: string) => ReturnType<CelCompiler['compile']>,
+  celLimits: CelLimits,
+  errors: PolicyCompileError[],
+): CompiledPolicy {
+  const meta = policy?.metadata;
+  const namespace = typeof meta?.namespace === 'string' && meta.namespace !== '' ? meta.namespace : undefined;
+  const name = typeof meta?.name === 'string' && meta.name !== '' ? meta.name : '(unnamed)';
+  const key = `${namespace ?? '(no namespace)'}/${name}`;
+  const spec = policy?.spec ?? {};
+  const mine: PolicyCompileError[] = [];
+  const fail = (field: string, message: string, reason: PolicyCompileErrorReason = 'invalid-policy', rule?: string): void => {
+    mine.push(new PolicyCompileError({ policy: key, field, message, reason, rule }));
+  };
+  const problems = (list: string[]): void => {
+    for (const p of list) {
+      const i = p.indexOf(': ');
+      fail(i > 0 ? p.slice(0, i) : 'spec', i > 0 ? p.slice(i + 2) : p);
+    }
+  };
+
+  if (namespace === undefined) fail('metadata.namespace', 'required');
+  if (name === '(unnamed)') fail('metadata.name', 'required');
+
+  const selectorProblems = validateLabelSelector(spec.podSelector, 'spec.podSelector');
+  problems(selectorProblems);
+
+  const subjects = Array.isArray(spec.subjects) ? spec.subjects : [];
+  let subjectsValid = Array.isArray(spec.subjects) && subjects.length > 0;
+  if (!subjectsValid) fail('spec.subjects', 'name at least one subject');
+  subjects.forEach((s, i) => {
+    const p = validateSubject(s, `spec.subjects[${i}]`);
+    if (p.length > 0) subjectsValid = false;
+    problems(p);
+  });
+
+  let connections: Set<string> | undefined;
+  if (!Array.isArray(spec.connections) || spec.connections.length === 0) {
+    fail('spec.connections', 'name at least one connection');
+  } else if (spec.connections.some((c) => typeof c !== 'string' || c === '')) {
+    fail('spec.connections', 'must be a list of connection names');
+  } else {
+    connections = new Set(spec.connections);
+  }
+
+  const rules: CompiledRule[] = [];
+  const ruleNames: string[] = [];
+  const rulesIn = Array.isArray(spec.rules) ? spec.rules : [];
+  if (!Array.isArray(spec.rules) || rulesIn.length === 0) fail('spec.rules', 'name at least one rule');
+  let hasReview = false;
+  rulesIn.forEach((rule, i) => {
+    const field = `spec.rules[${i}]`;
+    const ruleName = typeof rule?.name === 'string' && rule.name !== '' ? rule.name : undefined;
+    if (ruleName === undefined) fail(`${field}.name`, 'required');
+    else if (ruleNames.includes(ruleName)) fail(`${field}.name`, `duplicate rule name ${JSON.stringify(ruleName)}`, 'invalid-policy', ruleName);
+    const label = ruleName ?? `#${i}`;
+    ruleNames.push(label);
+    const action = rule?.action;
+    if (!ACTIONS.has(action)) {
+      fail(`${field}.action`, `must be allow, deny or review (got ${JSON.stringify(action)})`, 'invalid-policy', label);
+    }
+    if (action === 'review') hasReview = true;
+    if (rule?.message !== undefined && rule.message !== null && typeof rule.message !== 'string') {
+      fail(`${field}.message`, 'must be a string', 'invalid-policy', label);
+    }
+    const when = rule?.when;
+    if (typeof when !== 'string') {
+      fail(`${field}.when`, 'required (a CEL expression)', 'syntax', label);
+      return;
+    }
+    const r = compileWhen(when);
+    if (!r.ok) {
+      mine.push(expressionError(key, `${field}.when`, label, when, r.error));
+      return;
+    }
+    if (ACTIONS.has(action)) {
+      rules.push({ name: label, action: action as PolicyAction, message: rule.message ?? undefined, program: r.program });
+    }
+  });
+
+  const settingProblems: string[] = [];
+  const approval = normalizeApproval(spec.approval, 'spec.approval', settingProblems);
+  if (hasReview && approval === undefined) {
+    settingProblems.push('spec.approval: a policy with a review rule needs approval settings (approvers)');
+  }
+  const session = normalizeSession(spec.session, 'spec.session', settingProblems);
+  validateMasking(spec.masking, 'spec.masking', settingProblems, celLimits.maxRegexLength);
+  problems(settingProblems);
+
+  errors.push(...mine);
+  return {
+    key,
+    namespace,
+    name,
+    selector: spec.podSelector,
+    selectorValid: selectorProblems.length === 0,
+    subjects,
+    subjectsValid,
+    connections,
+    rules,
+    ruleNames,
+    invalid: mine[0],
+    approval,
+    session,
+    masking: spec.masking,
+  };
+}
+
+function expressionError(policy: string, field: string, rule: string, expression: string, e: ExpressionError): PolicyCompileError {
+  return new PolicyCompileError({
+    policy,
+    field,
+    rule,
+    expression,
+    message: e.message,
+    reason: e.reason,
+    line: e.line,
+    column: e.column,
+  });
+}
+
+export class PolicyEngine {
+  /** @internal use compilePolicies() or PolicyEngine.compile() */
+  constructor(
+    private readonly policies: readonly CompiledPolicy[],
+    private readonly limits: { eval: EvalLimits; activation: ActivationLimits },
+  ) {}
+
+  /** Compiles the policies; throws PolicySetCompileError (with every error) if any policy has one. */
+  static compile(policies: readonly AccessPolicyLike[], options: PolicyEngineOptions = {}): PolicyEngine {
+    const { engine, errors } = compilePolicies(policies, options);
+    if (errors.length > 0) throw new PolicySetCompileError(errors);
+    return engine;
+  }
+
+  /** "namespace/name" of every policy, in evaluation order. */
+  get policyKeys(): string[] {
+    return this.policies.map((p) => p.key);
+  }
+
+  /** The policies that apply to this identity (and its pod) on this connection, in stable order. */
+  applicable(identity: Identity, connectionName: string): AppliedPolicy[] {
+    return this.matching(identity, connectionName).map((p) => ({
+      key: p.key,
+      namespace: p.namespace ?? '',
+      name: p.name,
+      valid: p.invalid === undefined,
+      ruleNames: [...p.ruleNames],
+      approval: p.approval,
+      session: { ...p.session },
+      masking: p.masking,
+    }));
+  }
+
+  /** Masking and session settings of the applicable policies, merged (strictest wins). */
+  settings(identity: Identity, connectionName: string): { policies: AppliedPolicy[]; masking: MaskingSettings; session: SessionSettings } {
+    const policies = this.applicable(identity, connectionName);
+    return { policies, ...mergeAppliedSettings(policies) };
+  }
+
+  /** Evaluates every rule of every applicable policy; deny > review > allow; nothing matching is deny. */
+  decide(activation: Activation): Decision {
+    const applicable = this.matching(activation.identity, activation.connection.name);
+    if (applicable.length === 0) return { action: 'deny', message: DEFAULT_DENY_MESSAGE, matched: [] };
+
+    let bindings: CelBindings;
+    try {
+      bindings = toCelBindings(activation, this.limits.activation);
+    } catch (err) {
+      if (err instanceof ActivationLimitError || err instanceof ActivationInvalidError) {
+        return { action: 'deny', message: err.message, matched: [], errors: [{ message: err.message }] };
+      }
+      throw err;
+    }
+
+    const protocols = presentProtocols(activation);
+    const budget = EvalBudget.start(this.limits.eval);
+    const matched: RuleMatch[] = [];
+    const errors: DecisionError[] = [];
+    const messages = new Map<string, string>();
+    const record = (policy: string, rule: string, action: PolicyAction, message: string): void => {
+      matched.push({ policy, rule, action });
+      messages.set(`${policy}\u0000${rule}`, message);
+    };
+
+    for (const p of applicable) {
+      if (p.invalid !== undefined) {
+        const message = `policy ${p.key} is invalid and denies everything it applies to: ${p.invalid.message}`;
+        const rule = p.invalid.rule ?? INVALID_POLICY_RULE;
+        record(p.key, rule, 'deny', message);
+        errors.push({ policy: p.key, rule, message });
+        continue;
+      }
+      for (const r of p.rules) {
+        // A rule about SQL says nothing about an SSH command or an HTTP request.
+        if (r.program.protocols.size > 0 && ![...r.program.protocols].some((v) => protocols.has(v))) continue;
+        const outcome = r.program.evaluate(bindings, budget.forRule());
+        if (!outcome.ok) {
+          const at = outcome.line !== undefined ? `, at ${outcome.line}:${outcome.column ?? 1}` : '';
+          const message = `rule ${r.name} failed to evaluate: ${outcome.reason} (policy ${p.key}${at})`;
+          record(p.key, r.name, 'deny', message);
+          errors.push({ policy: p.key, rule: r.name, message });
+        } else if (outcome.value) {
+          record(p.key, r.name, r.action, ruleMessage(r, p.key));
+        }
+      }
+    }
+
+    const errorsOut = errors.length > 0 ? errors : undefined;
+    for (const action of ['deny', 'review', 'allow'] as const) {
+      const first = matched.find((m) => m.action === action);
+      if (first === undefined) continue;
+      const approval = action === 'review' ? applicable.find((p) => p.key === first.policy)?.approval : undefined;
+      return {
+        action,
+        policy: first.policy,
+        rule: first.rule,
+        message: messages.get(`${first.policy}\u0000${first.rule}`) ?? DEFAULT_DENY_MESSAGE,
+        approval,
+        matched,
+        errors: errorsOut,
+      };
+    }
+    return { action: 'deny', message: DEFAULT_DENY_MESSAGE, matched, errors: errorsOut };
+  }
+
+  private matching(identity: Identity, connectionName: string): CompiledPolicy[] {
+    return this.policies.filter((p) => applies(p, identity, connectionName));
+  }
+}
+
+function ruleMessage(r: CompiledRule, policy: string): string {
+  const verb = r.action === 'allow' ? 'allowed by' : r.action === 'deny' ? 'denied by' : 'review required by';
+  const base = `${verb} policy ${policy} rule ${r.name}`;
+  return r.message !== undefined && r.message !== '' ? `${base}: ${r.message}` : base;
+}
+
+// An invalid part widens applicability (fail closed: an invalid policy denies
+// what it applies to, so it must not quietly apply to less).
+function applies(p: CompiledPolicy, identity: Identity, connectionName: string): boolean {
+  const pod = identity.pod;
+  if (p.namespace !== undefined && pod.namespace !== p.namespace) return false;
+  if (p.selectorValid && !matchesLabelSelector(p.selector, pod.labels)) return false;
+  if (p.connections !== undefined && !p.connections.has(connectionName)) return false;
+  if (p.subjectsValid && !p.subjects.some((s) => subjectMatches(s, identity, p.namespace ?? pod.namespace))) return false;
+  return true;
+}
+
+/** Merges masking and session settings of applied policies (skipping invalid ones, which deny anyway). */
+export function mergeAppliedSettings(policies: readonly AppliedPolicy[]): { masking: MaskingSettings; session: SessionSettings } {
+  const valid = policies.filter((p) => p.valid);
+  return {
+    masking: mergeMasking(valid.map((p) => ({ policy: p.key, masking: p.masking }))),
+    session: mergeSessionSettings(valid.map((p) => p.session)),
+  };
+}
