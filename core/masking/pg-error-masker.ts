@@ -1,0 +1,73 @@
+// Masking of ErrorResponse / NoticeResponse fields: they echo values (a
+// unique violation's DETAIL carries the key, a failed cast quotes its input).
+import type { ColumnRef } from './lineage-rules.js';
+import type { CompiledMasking } from './masker.js';
+
+export interface ErrorField {
+  /** One-byte field type: 'S', 'C', 'M', 'D', … */
+  code: string;
+  value: string;
+}
+
+/** Field types that never carry data values (severity, SQLSTATE, positions, source location). */
+const STRUCTURAL_FIELDS = new Set(['S', 'V', 'C', 'P', 'p', 'F', 'L', 'R']);
+export const MASKED_DETAIL = '[REDACTED: the statement references a masked column]';
+
+export interface ErrorMaskOptions {
+  /** The statement read or wrote a masked column (see touchesMaskedColumn). */
+  touchedMaskedColumn?: boolean;
+}
+
+/** True when any reference names a column that has a masking rule. */
+export function touchesMaskedColumn(refs: Iterable<ColumnRef>, masking: CompiledMasking): boolean {
+  if (!masking.hasColumnRules) return false;
+  for (const ref of refs) if (masking.columnRule(ref.table, ref.column) !== undefined) return true;
+  return false;
+}
+
+/** Replace the contents of every "double-quoted" segment: values echoed by the server. */
+function redactQuoted(text: string): string {
+  let out = '';
+  let at = 0;
+  for (;;) {
+    const open = text.indexOf('"', at);
+    if (open < 0) break;
+    const close = text.indexOf('"', open + 1);
+    if (close < 0) break;
+    out += `${text.slice(at, open + 1)}[REDACTED]"`;
+    at = close + 1;
+  }
+  return out + text.slice(at);
+}
+
+/**
+ * Mask ErrorResponse / NoticeResponse fields. Every field except the
+ * structural ones (S V C P p F L R) goes through the detectors. Detectors
+ * cannot recognise every masked column's values (a salary, a diagnosis), so
+ * when the statement touched a masked column: DETAIL (D) and internal query
+ * (q) are replaced whole (a unique violation's DETAIL echoes the key value, a
+ * check violation's echoes the row), and in message (M), hint (H) and context
+ * (W) every double-quoted segment is redacted ('invalid input syntax for type
+ * integer: "123-45-6789"'), identifiers included. Returns a new array.
+ */
+export function maskErrorFields(
+  fields: readonly ErrorField[],
+  masking: CompiledMasking,
+  opts: ErrorMaskOptions = {},
+): { fields: ErrorField[]; masked: number } {
+  let masked = 0;
+  const out = fields.map((f) => {
+    if (STRUCTURAL_FIELDS.has(f.code)) return f;
+    let value = f.value;
+    if (opts.touchedMaskedColumn === true) {
+      if (f.code === 'D' || f.code === 'q') value = value.length > 0 ? MASKED_DETAIL : value;
+      else if (f.code === 'M' || f.code === 'H' || f.code === 'W') value = redactQuoted(value);
+    }
+    value = masking.maskText(value).text;
+    if (value === f.value) return f;
+    masked++;
+    return { code: f.code, value };
+  });
+  return { fields: out, masked };
+}
+
