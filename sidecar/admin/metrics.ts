@@ -1,0 +1,111 @@
+// The sidecar's Prometheus metrics. Labels are low-cardinality facts
+// (protocol, connection name, decision) — never statement text, identities or
+// anything secret.
+
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { RecordEvent } from '../../core/recording/events.js';
+
+export interface SidecarMetricsOptions {
+  /** Bytes held in the record spool, read at scrape time. */
+  spoolBytes?: () => number;
+  /** Pending approvals, read at scrape time. */
+  pendingApprovals?: () => number;
+  defaultMetrics?: boolean;
+}
+
+export class SidecarMetrics {
+  readonly registry = new Registry();
+  readonly sessionsTotal: Counter<'protocol' | 'connection'>;
+  readonly sessionsActive: Gauge;
+  readonly statementsTotal: Counter<'decision'>;
+  readonly maskedFieldsTotal: Counter;
+  readonly decisionDuration: Histogram;
+  readonly approvalsTotal: Counter<'outcome'>;
+  readonly recordErrorsTotal: Counter<'code'>;
+  readonly recordShippedEventsTotal: Counter;
+
+  constructor(opts: SidecarMetricsOptions = {}) {
+    const registers = [this.registry];
+    this.sessionsTotal = new Counter({
+      name: 'agentgate_sessions_total',
+      help: 'Sessions started, by protocol and connection.',
+      labelNames: ['protocol', 'connection'] as const,
+      registers,
+    });
+    this.sessionsActive = new Gauge({ name: 'agentgate_sessions_active', help: 'Sessions open now.', registers });
+    this.statementsTotal = new Counter({
+      name: 'agentgate_statements_total',
+      help: 'Statements, commands and requests decided, by decision (allow, deny, review).',
+      labelNames: ['decision'] as const,
+      registers,
+    });
+    this.maskedFieldsTotal = new Counter({
+      name: 'agentgate_masked_fields_total',
+      help: 'Values masked in responses.',
+      registers,
+    });
+    this.decisionDuration = new Histogram({
+      name: 'agentgate_decision_duration_seconds',
+      help: 'Time to reach a policy decision for one operation.',
+      buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.1],
+      registers,
+    });
+    this.approvalsTotal = new Counter({
+      name: 'agentgate_approvals_total',
+      help: 'Approval requests decided, by outcome.',
+      labelNames: ['outcome'] as const,
+      registers,
+    });
+    this.recordErrorsTotal = new Counter({
+      name: 'agentgate_record_errors_total',
+      help: 'Recording failures, by error code.',
+      labelNames: ['code'] as const,
+      registers,
+    });
+    this.recordShippedEventsTotal = new Counter({
+      name: 'agentgate_record_shipped_events_total',
+      help: 'Recorded events acknowledged by the record sink.',
+      registers,
+    });
+    const spoolBytes = opts.spoolBytes;
+    new Gauge({
+      name: 'agentgate_record_spool_bytes',
+      help: 'Bytes of recorded events waiting in the spool.',
+      registers,
+      collect() {
+        this.set(spoolBytes ? spoolBytes() : 0);
+      },
+    });
+    const pending = opts.pendingApprovals;
+    new Gauge({
+      name: 'agentgate_approvals_pending',
+      help: 'Approval requests waiting for a decision.',
+      registers,
+      collect() {
+        this.set(pending ? pending() : 0);
+      },
+    });
+    if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'agentgate_sidecar_' });
+  }
+
+  /** Derive session/statement/masking metrics from durable recording events. */
+  observeEvent(event: RecordEvent): void {
+    switch (event.type) {
+      case 'session.start':
+        this.sessionsTotal.inc({ protocol: event.data.protocol, connection: event.data.connection });
+        this.sessionsActive.inc();
+        break;
+      case 'session.end':
+        this.sessionsActive.dec();
+        break;
+      case 'statement':
+      case 'command':
+      case 'request':
+        this.statementsTotal.inc({ decision: event.data.decision.action });
+        if (event.data.maskedFields) this.maskedFieldsTotal.inc(event.data.maskedFields);
+        break;
+      default:
+        break;
+    }
+  }
+}
