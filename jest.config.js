@@ -15,13 +15,13 @@ export default {
     {
       ...common,
       displayName: 'unit',
-      testMatch: ['<rootDir>/{core,cli,operator,sidecar,scripts}/**/*.test.ts'],
+      testMatch: ['<rootDir>/{core,cli,operator,sidecar,testkit,scripts}/**/*.test.ts'],
       testPathIgnorePatterns: ['\\.int\\.test\\.ts$'],
     },
     {
       ...common,
       displayName: 'integration',
-      testMatch: ['<rootDir>/{core,cli,operator,sidecar}/**/*.int.test.ts'],
+      testMatch: ['<rootDir>/{core,cli,operator,sidecar,testkit}/**/*.int.test.ts'],
     },
     {
       ...common,
