@@ -1,0 +1,99 @@
+// The narrow interfaces a protocol session uses, declared where they are used.
+// Protocol-agnostic: PostgreSQL, SSH and HTTP sessions all take a `Gate`.
+import type { Activation, ConnectionFacts, Identity } from '../../core/policy/activation.js';
+import type { MaskingSpecLike } from '../../core/masking/masker.js';
+import type { ApprovalOutcome, EventDataMap, SessionOutcome, SessionStartData } from '../../core/recording/events.js';
+
+export type { Activation, ConnectionFacts, Identity };
+
+export interface AuthRequest {
+  protocol: ConnectionFacts['protocol'];
+  /** Connection name. */
+  connection: string;
+  /** The user name the client asked for (informational: identity comes from the credential). */
+  user?: string;
+  /** The presented credential (a JWT), or undefined for pod identity. */
+  credential?: string;
+  remoteAddress?: string;
+}
+
+export interface Authenticator {
+  /** Resolves the identity, or rejects with an AuthError (the session is refused, nothing forwarded). */
+  authenticate(req: AuthRequest): Promise<Identity>;
+}
+
+/** What the policy engine decided (structurally compatible with core/policy's Decision). */
+export interface GateDecision {
+  action: 'allow' | 'deny' | 'review';
+  /** "namespace/name" of the deciding policy; absent for the default deny. */
+  policy?: string | undefined;
+  rule?: string | undefined;
+  message: string;
+  /** The deciding policy's approval settings, for a review. */
+  approval?: unknown;
+}
+
+export interface PolicyDecider {
+  /** Synchronous, bounded evaluation; never throws (errors are a deny). */
+  decide(activation: Activation): GateDecision;
+}
+
+export interface ApprovalRequest {
+  sessionId: string;
+  identity: Identity;
+  connection: string;
+  protocol: ConnectionFacts['protocol'];
+  /** The exact operation (statement text, command, request line). */
+  operation: string;
+  decision: GateDecision;
+}
+
+export interface ApprovalService {
+  /**
+   * Creates an approval request and resolves with its outcome. `onPending`
+   * is called once with the request id as soon as the request exists (the
+   * client is told which request waits). Rejects when no request could be
+   * created (the caller fails closed). `signal` aborts when the client goes.
+   */
+  request(req: ApprovalRequest, opts: { signal: AbortSignal; onPending: (id: string) => void }): Promise<ApprovalOutcome>;
+}
+
+export type SessionEventType = Exclude<keyof EventDataMap, 'session.start' | 'session.end'>;
+
+/** One session's event stream (core/recording's SessionRecording fits). */
+export interface SessionEvents {
+  readonly sessionId: string;
+  /** Resolves when durable; in strict mode rejects when recording failed. */
+  record<T extends SessionEventType>(type: T, data: EventDataMap[T]): Promise<unknown>;
+  end(outcome: SessionOutcome, reason?: string): Promise<void>;
+}
+
+export interface EventSink {
+  /** Records session.start; rejects in strict mode when it cannot (the session is refused). */
+  startSession(data: SessionStartData, opts: { sessionId?: string; strict?: boolean }): Promise<SessionEvents>;
+}
+
+export interface SessionSettings {
+  /** Masking for this identity on this connection; undefined = nothing to mask. */
+  masking?: MaskingSpecLike | undefined;
+  /** Key for the keyed-hash strategy (from masking.hashKeySecretRef). */
+  hashKey?: Buffer | undefined;
+  maxDurationMs?: number | undefined;
+  idleTimeoutMs?: number | undefined;
+  recording: boolean;
+  strictRecording: boolean;
+  /** Names of the policies that apply (for session.start). */
+  policies?: string[] | undefined;
+}
+
+export interface SessionSettingsProvider {
+  sessionSettings(identity: Identity, connection: ConnectionFacts): SessionSettings;
+}
+
+export interface Gate {
+  readonly authenticator: Authenticator;
+  readonly policy: PolicyDecider;
+  readonly approvals: ApprovalService;
+  readonly events: EventSink;
+  readonly settings: SessionSettingsProvider;
+}

@@ -1,0 +1,40 @@
+// The seam between the relay and masking: what the session asks of a masker,
+// declared here where it is used. `row-masker-seam.ts` binds it to the row
+// masker; the relay only ever calls these methods, and only when the
+// session's policies ask for masking.
+import type { SqlStatement } from '../../../core/sql/types.js';
+import type { RowDescriptionField } from './backend-messages.js';
+import type { Lineage } from './catalog-lineage.js';
+
+export interface MaskResult {
+  /** The frame to send: the input buffer itself when nothing changed. */
+  buf: Buffer;
+  masked: number;
+}
+
+export interface DataRowMasker {
+  /** Masks one whole DataRow frame (type byte and length included). */
+  maskDataRow(frame: Buffer): MaskResult;
+}
+
+export interface CopyDataMasker {
+  /** Masks one whole CopyData frame of a COPY TO STDOUT (one row in text/CSV formats). */
+  maskCopyData(frame: Buffer): MaskResult;
+}
+
+export interface TextMasker {
+  maskText(s: string): { text: string; masked: number };
+}
+
+export interface SessionMasking {
+  /** Column rules exist, so RowDescription lineage must be resolved before rows flow. */
+  readonly needsLineage: boolean;
+  /** A masker for the rows described by `fields`, or null when none of them needs it. */
+  forRows(fields: RowDescriptionField[], lineage: Lineage, statement: SqlStatement | undefined): DataRowMasker | null;
+  /** A masker for COPY ... TO STDOUT data, or null when nothing needs it; throws when it cannot mask (binary COPY). */
+  forCopy(statement: SqlStatement | undefined, copy: { format: number; columnFormats: number[] }): CopyDataMasker | null;
+  /** Masks a whole ErrorResponse/NoticeResponse frame (they echo values); `statements` are the ones running. */
+  maskError(frame: Buffer, statements: readonly SqlStatement[] | undefined): MaskResult;
+  /** For recorded statement texts; null when no detectors apply. */
+  readonly text: TextMasker | null;
+}

@@ -1,0 +1,101 @@
+// Binds the relay's masking seam (masking-seam.ts) to the row masker: one
+// compiled masking per session (compiled once, when the session starts), and
+// per result a DataRow / COPY masker planned from RowDescription lineage and
+// the statement's own column lineage.
+import { compileMasking, type CompiledMasking, type MaskingSpecLike } from '../../../core/masking/masker.js';
+import type { SqlStatement } from '../../../core/sql/types.js';
+import { frame } from './body-reader.js';
+import type { SessionMasking } from './masking-seam.js';
+import { PgProxyError } from './protocol-errors.js';
+import {
+  createRowMasker,
+  maskCopyTextLine,
+  maskErrorFrame,
+  planCopyColumns,
+  touchesMaskedColumn,
+  type ColumnRef,
+  type CopyColumn,
+  type OutputColumnLineage,
+} from './row-masker.js';
+
+function outputLineage(statement: SqlStatement | undefined): OutputColumnLineage[] | undefined {
+  return statement?.outputColumns?.map((c) => ({ refs: c.refs, direct: c.direct }));
+}
+
+/**
+ * Everything a statement reads or writes. A table it names counts as a whole
+ * (`*`): an INSERT's or UPDATE's target columns are not output or predicate
+ * columns, yet a unique violation echoes the value written to them.
+ */
+function allRefs(statements: readonly SqlStatement[]): ColumnRef[] {
+  const out: ColumnRef[] = [];
+  for (const s of statements) {
+    for (const t of s.tables) out.push({ table: t, column: '*' });
+    for (const c of s.outputColumns ?? []) out.push(...c.refs);
+    out.push(...s.predicateColumns);
+  }
+  return out;
+}
+
+/** COPY columns by position. An unexpanded `*` stands for columns we cannot see: each gets its tables' strictest rule. */
+function copyColumns(statement: SqlStatement | undefined, count: number): CopyColumn[] {
+  const cols = statement?.outputColumns ?? [];
+  if (cols.some((c) => c.star === true)) {
+    const refs = cols.flatMap((c) => c.refs);
+    return Array.from({ length: count }, () => ({ lineage: { refs, direct: false } }));
+  }
+  return cols.map((c) => ({ lineage: { refs: c.refs, direct: c.direct } }));
+}
+
+/** Null when the spec masks nothing (the relay then never parses a row). */
+export function createSessionMasking(spec: MaskingSpecLike | undefined, opts: { hashKey?: Buffer } = {}): SessionMasking | null {
+  const masking: CompiledMasking = compileMasking(spec, opts.hashKey !== undefined ? { hashKey: opts.hashKey } : {});
+  if (masking.isEmpty) return null;
+  return {
+    needsLineage: masking.hasColumnRules,
+    forRows(fields, lineage, statement) {
+      return createRowMasker({
+        fields: fields.map((f) => ({
+          name: f.name,
+          tableOid: f.tableOid,
+          attnum: f.columnAttr,
+          typeOid: f.typeOid,
+          typeSize: f.typeSize,
+          typeMod: f.typeModifier,
+          format: f.format,
+        })),
+        lineage,
+        outputColumns: outputLineage(statement),
+        masking,
+      });
+    },
+    forCopy(statement, copy) {
+      if (statement === undefined && masking.hasColumnRules) {
+        // Without the statement the columns are unknown: refuse rather than skip column rules.
+        throw new PgProxyError('PG_BACKEND_PROTOCOL', 'cannot tell which columns this COPY returns, so it cannot be masked');
+      }
+      const plan = planCopyColumns(copyColumns(statement, copy.columnFormats.length), masking);
+      if (plan === null) return null;
+      if (copy.format !== 0) {
+        throw new PgProxyError('PG_BACKEND_PROTOCOL', 'binary COPY cannot be masked; use text or CSV format');
+      }
+      const text = statement?.text ?? '';
+      // Custom separators change how a line splits into fields; guessing wrong would leak.
+      if (/\b(delimiter|quote|escape)\b/i.test(text)) {
+        throw new PgProxyError('PG_BACKEND_PROTOCOL', 'COPY with custom DELIMITER, QUOTE or ESCAPE cannot be masked');
+      }
+      const csv = /\bcsv\b/i.test(text);
+      return {
+        maskCopyData(f: Buffer) {
+          const line = f.subarray(5);
+          const r = maskCopyTextLine(line, plan, masking, { format: csv ? 'csv' : 'text' });
+          return r.masked === 0 ? { buf: f, masked: 0 } : { buf: frame(0x64, r.buf), masked: r.masked };
+        },
+      };
+    },
+    maskError(f, statements) {
+      return maskErrorFrame(f, masking, { touchedMaskedColumn: statements !== undefined && touchesMaskedColumn(allRefs(statements), masking) });
+    },
+    text: masking.hasDetectors ? { maskText: (s: string) => masking.maskText(s) } : null,
+  };
+}
