@@ -15,7 +15,7 @@ export default {
     {
       ...common,
       displayName: 'unit',
-      testMatch: ['<rootDir>/{core,cli,operator,sidecar,testkit,scripts}/**/*.test.ts'],
+      testMatch: ['<rootDir>/{core,cli,operator,sidecar,testkit,scripts,bench}/**/*.test.ts'],
       testPathIgnorePatterns: ['\\.int\\.test\\.ts$'],
     },
     {
