@@ -42,7 +42,7 @@ bench: deps build
 	node dist/bench/run.js
 
 demo: deps build
-	bash scripts/demo.sh
+	node dist/scripts/demo.js
 
 cluster-up: deps build
 	node dist/e2e/harness/cluster-cli.js up

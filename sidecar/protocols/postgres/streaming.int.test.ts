@@ -1,7 +1,8 @@
 // A million rows through the proxy to a deliberately slow reader: the result
-// streams with backpressure, so the proxy's memory grows by a small fraction
-// of the result size (a bound, not a timing). Also COPY TO STDOUT of the same
-// size, and every row counted.
+// streams with backpressure, so what the proxy holds at once stays at socket
+// buffer size (its own accounting, a bound, not a timing). Also COPY TO STDOUT
+// of the same size, and every row counted. The process-level memory bound is
+// measured on the real sidecar process in sidecar/standalone/streaming-memory.int.test.ts.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { connect, type Socket } from 'node:net';
 import { startPostgres, type PgServer } from '../../../testkit/postgres.js';
@@ -16,7 +17,6 @@ interface Drained {
   bytes: number;
   dataRows: number;
   copyData: number;
-  peakRss: number;
   error: string | undefined;
 }
 
@@ -31,10 +31,7 @@ async function drainSlowly(port: number, password: string, sql: string): Promise
     s.once('connect', () => resolve());
     s.once('error', reject);
   });
-  const out: Drained = { bytes: 0, dataRows: 0, copyData: 0, peakRss: process.memoryUsage().rss, error: undefined };
-  const sampler = setInterval(() => {
-    out.peakRss = Math.max(out.peakRss, process.memoryUsage().rss);
-  }, 5);
+  const out: Drained = { bytes: 0, dataRows: 0, copyData: 0, error: undefined };
   let header = Buffer.alloc(0);
   let remaining = 0;
   let phase: 'auth' | 'query' = 'auth';
@@ -90,7 +87,6 @@ async function drainSlowly(port: number, password: string, sql: string): Promise
       };
     });
   } finally {
-    clearInterval(sampler);
     s.destroy();
   }
   return out;
@@ -124,9 +120,6 @@ describe('streaming through the proxy', () => {
   });
 
   it(`streams ${ROWS.toLocaleString('en')} rows to a slow reader with memory bounded well below the result size`, async () => {
-    // Warm up (parser, policy, first session) so the baseline is the steady state.
-    await drainSlowly(proxy.port, token, "SELECT g, repeat('w', 100) FROM generate_series(1, 20000) g");
-    const baseline = process.memoryUsage().rss;
     const r = await drainSlowly(proxy.port, token, `SELECT g, repeat('x', 300) AS pad FROM generate_series(1, ${ROWS}) g`);
     expect(r.error).toBeUndefined();
     expect(r.dataRows).toBe(ROWS);
@@ -135,17 +128,12 @@ describe('streaming through the proxy', () => {
     expect(totals.rows).toBeGreaterThanOrEqual(ROWS);
     // What the proxy held at once: socket buffers, not the result.
     expect(totals.peakBuffered).toBeLessThan(4 * 1024 * 1024);
-    // The whole process (proxy and this test's reader, with garbage not yet
-    // collected) grows by a fraction of the result.
-    expect(r.peakRss - baseline).toBeLessThan(r.bytes / 3);
   });
 
   it('streams a large COPY TO STDOUT the same way', async () => {
-    const baseline = process.memoryUsage().rss;
     const r = await drainSlowly(proxy.port, token, `COPY (SELECT g, repeat('y', 300) FROM generate_series(1, ${ROWS}) g) TO STDOUT`);
     expect(r.error).toBeUndefined();
     expect(r.copyData).toBe(ROWS);
     expect(proxy.totals().peakBuffered).toBeLessThan(4 * 1024 * 1024);
-    expect(r.peakRss - baseline).toBeLessThan(r.bytes / 3);
   });
 });
