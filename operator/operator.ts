@@ -1,10 +1,15 @@
 // The composition root: builds every part from the options and runs them in
-// order (health → caches → certificate + webhooks → leader election →
-// controllers), and stops them in reverse.
+// order (health → caches → control-plane services (sidecar API, AccessRequest
+// admission) → certificate + HTTPS server → leader election → controllers and
+// the just-in-time role sweeper), and stops them in reverse.
+import { constants as fsc } from 'node:fs';
+import { access, mkdir } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import type { AccessPolicy, Connection } from '../core/resources/generated.js';
 import type { OperatorOptions } from './config/flags.js';
+import type { Informer } from './kube/informer.js';
 import { KubeClient } from './kube/kube-client.js';
 import { KubeEventRecorder } from './kube/event-recorder.js';
 import { LeaderElector } from './kube/leader-election.js';
@@ -14,8 +19,13 @@ import { DEFAULT_CERT_PLAN, type CertBundle } from './certs/cert-plan.js';
 import { WebhookServer, WEBHOOK_PATHS } from './webhooks/webhook-server.js';
 import { podMutator } from './webhooks/pod-mutator.js';
 import { policyValidator } from './webhooks/policy-validator.js';
-import { accessRequestValidator } from './webhooks/access-request-validator.js';
 import type { WebhookEndpoint } from './webhooks/webhook-configurations.js';
+import { startControlPlaneServices, type ControlPlaneServices } from './sidecar-api/control-plane-services.js';
+import { ingestOnLeader } from './sidecar-api/ingest-leader-gate.js';
+import { SIDECAR_API_PREFIX } from './sidecar-api/sidecar-api.js';
+import { startJitSweeper } from './credentials/credential-broker.js';
+import { ownUsername } from './kube/self-subject.js';
+import { ConfigError, errorMessage } from './errors.js';
 import { defaultInjectionConfig, type InjectionConfig } from './injection/injection-config.js';
 import { OperatorMetrics } from './ops/metrics.js';
 import { healthRoutes, metricsRoutes, PlainServer } from './ops/health-server.js';
@@ -34,6 +44,10 @@ export class Operator {
   private readonly injection: InjectionConfig;
   private webhook: WebhookServer | undefined;
   private elector: LeaderElector | undefined;
+  private services: ControlPlaneServices | undefined;
+  private sweeper: { stop(): void } | undefined;
+  /** True while this replica holds the Lease (always, without leader election). */
+  private leading = false;
   private readonly health: PlainServer;
   private readonly metricsServer: PlainServer;
   private ports: RunningPorts = { webhook: 0, metrics: 0, health: 0 };
@@ -66,6 +80,7 @@ export class Operator {
     this.health = new PlainServer(healthRoutes([
       { name: 'caches', ready: () => this.manager.cachesSynced },
       { name: 'webhooks', ready: () => this.webhook?.serving ?? false },
+      { name: 'sidecar-api', ready: () => this.services?.resources.synced ?? false },
     ]));
     this.metricsServer = new PlainServer(metricsRoutes(this.metrics.registry));
   }
@@ -79,21 +94,34 @@ export class Operator {
     this.ports.health = await this.health.listen(o.healthPort, o.bindAddress);
     this.ports.metrics = await this.metricsServer.listen(o.metricsPort, o.bindAddress);
     await this.manager.startCaches();
+    await usableDirectory(o.transcriptDir);
+    const creators = o.accessRequestCreators ?? [await ownUsername(this.client)];
+    this.log.info({ accessRequestCreators: creators }, 'AccessRequests may be created by these users only');
+    this.services = await startControlPlaneServices({
+      client: this.client, log: this.log, transcriptDir: o.transcriptDir,
+      // One cache each, shared: the informers hold the objects as the API server sends them; the
+      // controllers declare a narrower view of the same objects (PolicyObject, ConnectionObject).
+      policies: this.manager.policies as unknown as Informer<AccessPolicy>,
+      connections: this.manager.connections as unknown as Informer<Connection>,
+      audience: o.tokenAudience, accessRequestCreators: creators,
+      jitSweepIntervalMs: 0, // swept by the leader only (startLeading)
+    });
+    // The HTTPS server starts on the first certificate, with every route.
     await this.certs.start();
     if (o.leaderElect) {
       this.elector = new LeaderElector(this.client, o.namespace, o.leaderElectionId, o.identity, {
         onStartedLeading: async () => {
           this.metrics.leader.inc({ event: 'started' });
-          await this.manager.startLeading();
+          await this.startLeading();
         },
         onStoppedLeading: async () => {
           this.metrics.leader.inc({ event: 'stopped' });
-          await this.manager.stopLeading();
+          await this.stopLeading();
         },
       }, this.log);
       this.elector.start();
     } else {
-      await this.manager.startLeading();
+      await this.startLeading();
     }
     this.log.info({ ports: this.ports, identity: o.identity, namespace: o.namespace, leaderElect: o.leaderElect }, 'operator started');
   }
@@ -101,13 +129,35 @@ export class Operator {
   async stop(): Promise<void> {
     this.log.info('operator stopping');
     if (this.elector) await this.elector.stop();
-    else await this.manager.stopLeading();
+    else await this.stopLeading();
     this.certs.stop();
     await this.webhook?.close();
+    await this.services?.stop();
     await this.manager.stop();
     await this.metricsServer.close();
     await this.health.close();
     this.log.info('operator stopped');
+  }
+
+  /*
+   * Leader-only work: the controllers, the sweeper of expired just-in-time
+   * roles (two replicas sweeping would race on the same DROP ROLE), and
+   * session-event ingest (one writer of the transcript volume).
+   */
+  private async startLeading(): Promise<void> {
+    this.leading = true;
+    const services = this.services;
+    if (services && !this.sweeper) {
+      this.sweeper = startJitSweeper(services.broker, () => services.resources.allConnections(), this.o.jitSweepIntervalMs);
+    }
+    await this.manager.startLeading();
+  }
+
+  private async stopLeading(): Promise<void> {
+    this.leading = false;
+    this.sweeper?.stop();
+    this.sweeper = undefined;
+    await this.manager.stopLeading();
   }
 
   private async serveCertificate(b: CertBundle): Promise<void> {
@@ -126,11 +176,26 @@ export class Operator {
       metrics: this.metrics,
       log: this.log,
     };
+    const services = this.services;
+    if (!services) throw new Error('control-plane services must start before the HTTPS server');
     this.webhook = new WebhookServer({
       [WEBHOOK_PATHS.mutatePods]: { name: 'pods', handler: podMutator(deps) },
       [WEBHOOK_PATHS.validateAccessPolicies]: { name: 'accesspolicies', handler: policyValidator() },
-      [WEBHOOK_PATHS.validateAccessRequests]: { name: 'accessrequests', handler: accessRequestValidator() },
-    }, tls, this.metrics, this.log);
+      [WEBHOOK_PATHS.mutateAccessRequests]: { name: 'accessrequests-stamp', handler: services.mutateAccessRequests },
+      [WEBHOOK_PATHS.validateAccessRequests]: { name: 'accessrequests', handler: services.validateAccessRequests },
+    }, tls, this.metrics, this.log, [
+      { prefix: SIDECAR_API_PREFIX, handle: ingestOnLeader(services.sidecarApi, () => this.leading) },
+    ]);
     this.ports.webhook = await this.webhook.listen(this.o.webhookPort, this.o.bindAddress);
+  }
+}
+
+/** Creates the transcript directory if needed and checks it is writable, so a bad volume fails at start, not at the first session. */
+async function usableDirectory(dir: string): Promise<void> {
+  try {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await access(dir, fsc.W_OK | fsc.X_OK);
+  } catch (err) {
+    throw new ConfigError(`--transcript-dir: ${dir} is not a writable directory: ${errorMessage(err)}`);
   }
 }

@@ -14,7 +14,14 @@ describe('parseFlags', () => {
       namespace: 'agentgate-system', webhookPort: 9443, metricsPort: 8080, healthPort: 8081, leaderElect: false,
       manageWebhooks: false, sessionRecordTtlMs: 720 * 3_600_000, resyncPeriodMs: 600_000,
       operatorUrl: 'https://agentgate-operator.agentgate-system.svc:9443', webhookHost: undefined,
+      transcriptDir: '/var/lib/agentgate/transcripts', accessRequestCreators: undefined, jitSweepIntervalMs: 60_000,
     });
+  });
+
+  it('reads the control-plane service flags', () => {
+    const o = parse(['--sidecar-image', 'i', '--transcript-dir', '/data/t', '--access-request-creators', ' system:serviceaccount:ops:agentgate , admin ,', '--jit-sweep-interval', '30s']);
+    expect(o).toMatchObject({ transcriptDir: '/data/t', accessRequestCreators: ['system:serviceaccount:ops:agentgate', 'admin'], jitSweepIntervalMs: 30_000 });
+    expect(parse(['--sidecar-image', 'i'], { AGENTGATE_ACCESS_REQUEST_CREATORS: 'u1' }).accessRequestCreators).toEqual(['u1']);
   });
 
   it('reads flags, then AGENTGATE_* env', () => {
@@ -33,6 +40,9 @@ describe('parseFlags', () => {
     [[], /--sidecar-image: required/],
     [['--nope'], /Unknown option '--nope'/],
     [['--sidecar-image', 'i', '--log-level', 'loud'], /--log-level: unknown level/],
+    [['--sidecar-image', 'i', '--access-request-creators', ' , '], /--access-request-creators: no user named/],
+    [['--sidecar-image', 'i', '--transcript-dir', ''], /--transcript-dir: empty/],
+    [['--sidecar-image', 'i', '--jit-sweep-interval', '0s'], /--jit-sweep-interval: must be positive/],
   ])('refuses %j', (argv, want) => {
     expect(() => parseFlags(argv, {})).toThrow(want);
   });

@@ -35,6 +35,12 @@ export interface OperatorOptions {
   resyncPeriodMs: number;
   workers: number;
   logLevel: string;
+  /** Directory of the filesystem transcript store (a volume in cluster). */
+  transcriptDir: string;
+  /** Usernames allowed to create AccessRequests; undefined: the operator's own user, asked of the API server at start. */
+  accessRequestCreators: string[] | undefined;
+  /** How often the leader drops expired just-in-time roles. */
+  jitSweepIntervalMs: number;
 }
 
 const FLAGS = {
@@ -62,8 +68,13 @@ const FLAGS = {
   'resync-period': { type: 'string' },
   workers: { type: 'string' },
   'log-level': { type: 'string' },
+  'transcript-dir': { type: 'string' },
+  'access-request-creators': { type: 'string' },
+  'jit-sweep-interval': { type: 'string' },
   help: { type: 'boolean' },
 } as const;
+
+export const DEFAULT_TRANSCRIPT_DIR = '/var/lib/agentgate/transcripts';
 
 export const USAGE = `agentgate-operator [flags]
   --kubeconfig PATH            kubeconfig (default: in-cluster, else $KUBECONFIG / ~/.kube/config)
@@ -90,6 +101,10 @@ export const USAGE = `agentgate-operator [flags]
   --resync-period DUR          periodic full reconcile (default 10m)
   --workers N                  workers per controller (default 2)
   --log-level LEVEL            trace|debug|info|warn|error (default info)
+  --transcript-dir DIR         where session transcripts are stored (default ${DEFAULT_TRANSCRIPT_DIR})
+  --access-request-creators U  comma-separated users allowed to create AccessRequests
+                               (default: the operator's own user, from a SelfSubjectReview at start)
+  --jit-sweep-interval DUR     how often the leader drops expired just-in-time roles (default 1m)
 Every flag can also be set as AGENTGATE_<FLAG> (e.g. AGENTGATE_WEBHOOK_PORT).`;
 
 type Raw = Partial<Record<keyof typeof FLAGS, string | boolean>>;
@@ -146,6 +161,15 @@ export function parseFlags(argv: string[], env: NodeJS.ProcessEnv, inClusterName
   if (!Number.isInteger(workers) || workers < 1 || workers > 64) throw new ConfigError('--workers: 1..64');
   const logLevel = get('log-level') ?? 'info';
   if (!['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'].includes(logLevel)) throw new ConfigError(`--log-level: unknown level ${JSON.stringify(logLevel)}`);
+  const transcriptDir = get('transcript-dir') ?? DEFAULT_TRANSCRIPT_DIR;
+  if (transcriptDir === '') throw new ConfigError('--transcript-dir: empty');
+  const creatorsRaw = get('access-request-creators');
+  let accessRequestCreators: string[] | undefined;
+  if (creatorsRaw !== undefined) {
+    accessRequestCreators = creatorsRaw.split(',').map((u) => u.trim()).filter((u) => u !== '');
+    // An empty list would refuse every creation, the operator's own included: say so instead.
+    if (accessRequestCreators.length === 0) throw new ConfigError('--access-request-creators: no user named (omit the flag to use the operator\'s own user)');
+  }
   const operatorUrl = get('operator-url') ?? (webhookHost
     ? `https://${isIP(webhookHost) === 6 ? `[${webhookHost}]` : webhookHost}:${webhookPort}`
     : `https://${serviceName}.${namespace}.svc:${webhookPort}`);
@@ -175,5 +199,8 @@ export function parseFlags(argv: string[], env: NodeJS.ProcessEnv, inClusterName
     resyncPeriodMs: duration('resync-period', get('resync-period'), '10m'),
     workers,
     logLevel,
+    transcriptDir,
+    accessRequestCreators,
+    jitSweepIntervalMs: duration('jit-sweep-interval', get('jit-sweep-interval'), '1m'),
   };
 }

@@ -1,7 +1,12 @@
 // The filesystem TranscriptStore: DIR/<namespace>/<sessionId>.jsonl, one
 // chained event per line, each stored once however often it is shipped.
-// After a restart the file, not memory, is the truth: the head is rebuilt by
-// reading it, and bytes past the last good event (a torn append) are cut.
+// The file, not memory, is the truth: the head is rebuilt by reading it after
+// a restart, and bytes past the last good event (a torn append) are cut. A
+// cached head is used only while the file still has the size it had when the
+// head was cached, so a store that another process appended to in between
+// (leadership moved to another replica and back, on a shared volume) re-reads
+// the file instead of acknowledging from a stale head. Only one process
+// appends at a time: the operator ingests on the leader only.
 import { constants as fsc } from 'node:fs';
 import { mkdir, open, stat, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -21,7 +26,7 @@ function isErrno(err: unknown, code: string): boolean {
 
 export class FsTranscriptStore implements TranscriptStore {
   readonly name = 'file';
-  private readonly heads = new Map<string, TranscriptHead>();
+  private readonly heads = new Map<string, { head: TranscriptHead; size: number }>();
   private readonly locks = new Map<string, Promise<unknown>>();
 
   constructor(readonly dir: string) {}
@@ -91,27 +96,26 @@ export class FsTranscriptStore implements TranscriptStore {
       try {
         await fh.writeFile(appended.map((e) => JSON.stringify(e) + '\n').join(''), 'utf8');
         await fh.datasync(); // durable before it is acknowledged (invariant 4)
+        this.remember(key, { events: lastSeq, lastHash }, (await fh.stat()).size);
       } finally {
         await fh.close();
       }
-      this.remember(key, { events: lastSeq, lastHash });
     }
     return { events: lastSeq, lastHash, appended };
   }
 
-  private remember(key: TranscriptKey, head: TranscriptHead): void {
+  private remember(key: TranscriptKey, head: TranscriptHead, size: number): void {
     const k = `${key.namespace}/${key.sessionId}`;
     this.heads.delete(k);
     if (this.heads.size >= MAX_CACHED_HEADS) {
       const oldest = this.heads.keys().next().value;
       if (oldest !== undefined) this.heads.delete(oldest);
     }
-    this.heads.set(k, head);
+    this.heads.set(k, { head, size });
   }
 
   private async loadHead(key: TranscriptKey): Promise<TranscriptHead> {
-    const cached = this.heads.get(`${key.namespace}/${key.sessionId}`);
-    if (cached) return cached;
+    const k = `${key.namespace}/${key.sessionId}`;
     const path = this.locate(key);
     let lastSeq = 0;
     let lastHash = genesisHash(key.sessionId);
@@ -119,9 +123,14 @@ export class FsTranscriptStore implements TranscriptStore {
     try {
       size = (await stat(path)).size;
     } catch (err) {
-      if (isErrno(err, 'ENOENT')) return { events: 0, lastHash };
+      if (isErrno(err, 'ENOENT')) {
+        this.heads.delete(k);
+        return { events: 0, lastHash };
+      }
       throw err;
     }
+    const cached = this.heads.get(k);
+    if (cached?.size === size) return cached.head;
     let goodEnd = 0;
     for await (const { line, end } of readLines(path)) {
       let e: unknown;
@@ -138,7 +147,7 @@ export class FsTranscriptStore implements TranscriptStore {
     // Only an interrupted append leaves bytes past the last good event.
     if (goodEnd < size) await truncate(path, goodEnd);
     const head = { events: lastSeq, lastHash };
-    this.remember(key, head);
+    this.remember(key, head, goodEnd);
     return head;
   }
 }

@@ -1,5 +1,5 @@
-// The MutatingWebhookConfiguration (pod injection) and
-// ValidatingWebhookConfiguration (AccessPolicy, AccessRequest) the operator
+// The MutatingWebhookConfiguration (pod injection, AccessRequest decision
+// stamping) and ValidatingWebhookConfiguration (AccessPolicy, AccessRequest) the operator
 // registers. Out of cluster (tests, development) webhooks are registered by URL
 // with a caBundle, as envtest does; in cluster by Service reference. The Helm
 // chart renders the same shapes (charts/agentgate/templates/webhooks.yaml).
@@ -63,6 +63,19 @@ export function mutatingWebhookConfiguration(ep: WebhookEndpoint, caBundleB64: s
         namespaceSelector: { matchExpressions: [{ key: NAMESPACE_LABEL, operator: 'NotIn', values: ['enabled'] }, notExcluded] },
         objectSelector: { matchLabels: { [INJECT_LABEL]: 'true' } },
         ...common,
+      },
+      {
+        // Decisions: the deciding user comes from the API server's authentication (request.userInfo).
+        // No side effects, and stamping twice would be wrong, so never reinvoked.
+        name: 'stamp.accessrequests.agentgate.dev',
+        clientConfig: clientConfig(ep, WEBHOOK_PATHS.mutateAccessRequests, caBundleB64),
+        rules: [{ operations: ['UPDATE'], apiGroups: [AGENTGATE_GROUP], apiVersions: [AGENTGATE_VERSION], resources: ['accessrequests/status'], scope: 'Namespaced' }],
+        admissionReviewVersions: ['v1'],
+        sideEffects: 'None',
+        failurePolicy: 'Fail',
+        matchPolicy: 'Equivalent',
+        reinvocationPolicy: 'Never',
+        timeoutSeconds: 10,
       },
     ],
   };

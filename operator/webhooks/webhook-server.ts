@@ -1,11 +1,14 @@
-// The HTTPS admission server (its own port). Certificates can be swapped at
-// run time (setSecureContext) when they are rotated, without a restart.
-// Request bodies are bounded; anything that is not a POST of an
-// AdmissionReview to a known path gets a plain HTTP error, never a crash.
+// The operator's HTTPS server (its own port): admission webhooks at exact
+// paths, and prefix routes (the sidecar API under /sidecar/v1/) that get the
+// raw request, any method. Certificates can be swapped at run time
+// (setSecureContext) when they are rotated, without a restart. Admission
+// bodies are bounded; anything that is not a POST of an AdmissionReview to a
+// known path gets a plain HTTP error, never a crash.
 import https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
+import { ACCESS_REQUEST_WEBHOOK_PATHS } from '../approvals/access-request-admission.js';
 import { AdmissionParseError, parseReview, review, type AdmissionHandler } from './admission.js';
 import type { OperatorMetrics } from '../ops/metrics.js';
 import { errorMessage } from '../errors.js';
@@ -13,7 +16,8 @@ import { errorMessage } from '../errors.js';
 export const WEBHOOK_PATHS = {
   mutatePods: '/mutate-pods',
   validateAccessPolicies: '/validate-accesspolicies',
-  validateAccessRequests: '/validate-accessrequests',
+  mutateAccessRequests: ACCESS_REQUEST_WEBHOOK_PATHS.mutate,
+  validateAccessRequests: ACCESS_REQUEST_WEBHOOK_PATHS.validate,
 } as const;
 
 const MAX_BODY_BYTES = 4 * 1024 * 1024;
@@ -21,6 +25,12 @@ const MAX_BODY_BYTES = 4 * 1024 * 1024;
 export interface WebhookRoute {
   name: string;
   handler: AdmissionHandler;
+}
+
+/** A handler for every path under `prefix` (which ends with "/"); it owns the request and the answer. */
+export interface PrefixRoute {
+  prefix: string;
+  handle: (req: IncomingMessage, res: ServerResponse) => void;
 }
 
 export class WebhookServer {
@@ -32,7 +42,14 @@ export class WebhookServer {
     tls: { certPem: string; keyPem: string },
     private readonly metrics: OperatorMetrics,
     private readonly log: Logger,
+    private readonly prefixes: readonly PrefixRoute[] = [],
   ) {
+    for (const p of prefixes) {
+      // A prefix that an exact route also starts with would shadow it.
+      if (!p.prefix.startsWith('/') || !p.prefix.endsWith('/')) throw new RangeError(`prefix route ${JSON.stringify(p.prefix)} must start and end with "/"`);
+      const shadowed = Object.keys(routes).find((r) => r.startsWith(p.prefix));
+      if (shadowed !== undefined) throw new RangeError(`prefix route ${p.prefix} would shadow ${shadowed}`);
+    }
     this.server = https.createServer({ cert: tls.certPem, key: tls.keyPem, minVersion: 'TLSv1.2' }, (req, res) => {
       this.handle(req, res).catch((err: unknown) => {
         this.log.error({ err: errorMessage(err) }, 'webhook request failed');
@@ -78,6 +95,11 @@ export class WebhookServer {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? '/').split('?')[0] ?? '/';
+    const prefixed = this.prefixes.find((p) => path.startsWith(p.prefix));
+    if (prefixed !== undefined) {
+      prefixed.handle(req, res); // a throw becomes a 500 in the caller above
+      return;
+    }
     const route = this.routes[path];
     if (!route) {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');

@@ -5,9 +5,10 @@ import { issueCertificate, type KeyPairPem } from '../certs/x509.js';
 import { OperatorMetrics } from '../ops/metrics.js';
 import { parseReview, review, type AdmissionRequest, type AdmissionReview } from './admission.js';
 import { policyValidator } from './policy-validator.js';
-import { accessRequestValidator } from './access-request-validator.js';
 import { podMutator } from './pod-mutator.js';
 import { WebhookServer, WEBHOOK_PATHS } from './webhook-server.js';
+import { mutatingWebhookConfiguration, validatingWebhookConfiguration } from './webhook-configurations.js';
+import { ACCESS_REQUEST_WEBHOOK_PATHS } from '../approvals/access-request-admission.js';
 import { defaultInjectionConfig } from '../injection/injection-config.js';
 import { applyPatch, type Json, type PatchOp } from './json-patch.js';
 
@@ -81,10 +82,6 @@ describe('policyValidator', () => {
     obj.status = { observedGeneration: 1, conditions: [{ type: 'Ready', status: 'True', reason: 'Valid', message: '', lastTransitionTime: '2026-01-01T00:00:00Z' }] };
     expect((await v(req)).allowed).toBe(true);
   });
-
-  it('the reserved AccessRequest route allows', async () => {
-    expect((await accessRequestValidator()(policyReq([]))).allowed).toBe(true);
-  });
 });
 
 describe('podMutator', () => {
@@ -134,20 +131,25 @@ describe('WebhookServer', () => {
     server = new WebhookServer({
       [WEBHOOK_PATHS.validateAccessPolicies]: { name: 'accesspolicies', handler: policyValidator() },
       '/boom': { name: 'boom', handler: () => { throw new Error('bug'); } },
-    }, leaf, new OperatorMetrics({ defaultMetrics: false }), log);
+    }, leaf, new OperatorMetrics({ defaultMetrics: false }), log, [
+      // Answers with what it was given, so the test sees method, path and query arrive untouched.
+      { prefix: '/api/v9/', handle: (req, res) => { res.writeHead(200, { 'content-type': 'text/plain' }).end(`${req.method ?? ''} ${req.url ?? ''}`); } },
+      { prefix: '/throws/', handle: () => { throw new Error('prefix bug'); } },
+    ]);
     port = await server.listen(0, '127.0.0.1');
   });
   afterAll(async () => { await server.close(); });
 
-  const post = (path: string, body: unknown, ca: string): Promise<{ status: number; text: string }> => new Promise((resolve, reject) => {
+  const post = (path: string, body: unknown, ca: string, method = 'POST'): Promise<{ status: number; text: string }> => new Promise((resolve, reject) => {
     const data = JSON.stringify(body);
-    const req = https.request({ host: '127.0.0.1', port, path, method: 'POST', ca, agent: false, headers: { 'content-type': 'application/json' } }, (res) => {
+    const req = https.request({ host: '127.0.0.1', port, path, method, ca, agent: false, headers: { 'content-type': 'application/json' } }, (res) => {
       let text = '';
       res.on('data', (c: Buffer) => { text += c.toString(); });
       res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
     });
     req.on('error', reject);
-    req.end(data);
+    // Node frames no body for GET/DELETE (no chunked encoding, no length): send one with POST only.
+    req.end(method === 'POST' ? data : undefined);
   });
   const reviewOf = (req: AdmissionRequest): unknown => ({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: req });
 
@@ -170,6 +172,29 @@ describe('WebhookServer', () => {
     expect((await post('/nope', {}, ca1.certPem)).status).toBe(404);
   });
 
+  it('hands every method under a prefix route to its handler, before the admission routes', async () => {
+    expect(await post('/api/v9/things/1?watch=x', {}, ca1.certPem, 'GET')).toEqual({ status: 200, text: 'GET /api/v9/things/1?watch=x' });
+    expect(await post('/api/v9/things', {}, ca1.certPem, 'DELETE')).toEqual({ status: 200, text: 'DELETE /api/v9/things' });
+    // Only under the prefix: the bare prefix without its slash and other paths are not routed there.
+    expect((await post('/api/v9', {}, ca1.certPem, 'GET')).status).toBe(404);
+    // Admission routes still answer only POST.
+    expect((await post(WEBHOOK_PATHS.validateAccessPolicies, {}, ca1.certPem, 'GET')).status).toBe(405);
+  });
+
+  it('answers a prefix handler that throws with a 500 and keeps serving', async () => {
+    expect((await post('/throws/x', {}, ca1.certPem, 'GET')).status).toBe(500);
+    expect((await post('/api/v9/still-here', {}, ca1.certPem, 'GET')).status).toBe(200);
+  });
+
+  it('refuses a prefix that would shadow an admission route, or that is not a folder', () => {
+    const metrics = new OperatorMetrics({ defaultMetrics: false });
+    const tls = issueCertificate({ commonName: 'x', notBefore: now, notAfter: later, isCA: false, issuer: ca1 });
+    expect(() => new WebhookServer({ '/mutate-pods': { name: 'p', handler: policyValidator() } }, tls, metrics, log, [{ prefix: '/mutate-', handle: () => undefined }]))
+      .toThrow(/must start and end with/);
+    expect(() => new WebhookServer({ '/a/b': { name: 'p', handler: policyValidator() } }, tls, metrics, log, [{ prefix: '/a/', handle: () => undefined }]))
+      .toThrow('prefix route /a/ would shadow /a/b');
+  });
+
   it('reloads its certificate without a restart', async () => {
     const leaf2 = issueCertificate({ commonName: 'w2', notBefore: now, notAfter: later, isCA: false, ipAddresses: ['127.0.0.1'], issuer: ca2 });
     await expect(post(WEBHOOK_PATHS.validateAccessPolicies, reviewOf(policyReq([])), ca2.certPem)).rejects.toThrow();
@@ -177,5 +202,31 @@ describe('WebhookServer', () => {
     const r = await post(WEBHOOK_PATHS.validateAccessPolicies, reviewOf(policyReq([])), ca2.certPem);
     expect(r.status).toBe(200);
     await expect(post(WEBHOOK_PATHS.validateAccessPolicies, reviewOf(policyReq([])), ca1.certPem)).rejects.toThrow();
+  });
+});
+
+describe('webhook configurations', () => {
+  const ep = { mode: 'url' as const, baseUrl: 'https://127.0.0.1:9443' };
+
+  it('stamps AccessRequest decisions with a mutating webhook on accessrequests/status only, never reinvoked', () => {
+    const stamp = mutatingWebhookConfiguration(ep, 'Q0E=', ['agentgate-system']).webhooks?.find((w) => w.name === 'stamp.accessrequests.agentgate.dev');
+    expect(WEBHOOK_PATHS.mutateAccessRequests).toBe(ACCESS_REQUEST_WEBHOOK_PATHS.mutate);
+    expect(stamp).toMatchObject({
+      clientConfig: { url: 'https://127.0.0.1:9443/mutate-accessrequests', caBundle: 'Q0E=' },
+      rules: [{ operations: ['UPDATE'], apiGroups: ['agentgate.dev'], apiVersions: ['v1alpha1'], resources: ['accessrequests/status'], scope: 'Namespaced' }],
+      sideEffects: 'None', failurePolicy: 'Fail', reinvocationPolicy: 'Never',
+    });
+    // Every namespace: AccessRequests live in the agents' namespaces, and a skipped stamp would let a client write decidedBy.
+    expect(stamp?.namespaceSelector).toBeUndefined();
+    expect(stamp?.objectSelector).toBeUndefined();
+  });
+
+  it('validates AccessRequests on create and on status updates', () => {
+    const v = validatingWebhookConfiguration(ep, 'Q0E=').webhooks?.find((w) => w.name === 'accessrequests.agentgate.dev');
+    expect(v).toMatchObject({
+      clientConfig: { url: 'https://127.0.0.1:9443/validate-accessrequests' },
+      rules: [{ operations: ['CREATE', 'UPDATE'], resources: ['accessrequests', 'accessrequests/status'] }],
+      failurePolicy: 'Fail',
+    });
   });
 });
