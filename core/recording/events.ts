@@ -27,10 +27,14 @@ export interface SessionStartData {
 }
 
 export interface SessionCounts {
+  /** Decided operations (from statement / command / request events: each counted once). */
   statements: number;
   denied: number;
+  /** Values masked in responses (from operation and statement.result events). */
   masked: number;
   approvals: number;
+  /** Rows returned or affected (from statement.result events). Absent in counts written before it existed. */
+  rows?: number;
 }
 
 export interface SessionEndData {
@@ -58,6 +62,33 @@ export interface StatementData extends OperationData {
   kinds?: string[];
   tables?: string[];
   rows?: number;
+}
+
+/**
+ * The outcome of a decided statement, written when it completes (the
+ * `statement` event is written ahead, at decision time). PostgreSQL: one per
+ * statement of a simple Query (each CommandComplete / EmptyQueryResponse /
+ * ErrorResponse ends one) and one per extended-protocol Execute.
+ */
+export interface StatementResultData {
+  /** seq of the `statement` event (same session) whose decision let this statement run. */
+  ref: number;
+  /** Position of the statement inside a multi-statement simple Query (0-based). */
+  index?: number;
+  /** The command tag without its counts ("SELECT", "INSERT", "CREATE TABLE"); absent after an error. */
+  command?: string;
+  /** From when it was forwarded to the backend (or the previous statement of the same Query ended) to its completion. */
+  durationMs: number;
+  /** Rows returned or affected: the command tag's count, or the rows relayed when the tag has none (suspended portal, error). */
+  rows?: number;
+  /** Values masked in this statement's response (rows, COPY data, errors and notices). */
+  maskedFields: number;
+  /** What was masked ("public.customers.ssn", "detector:pan"); never values. */
+  maskedColumns?: string[];
+  /** The portal was suspended at the Execute's row limit (more rows may follow in another Execute). */
+  suspended?: boolean;
+  /** The backend refused or failed the statement: SQLSTATE and the (masked) message. */
+  error?: { code: string; message: string };
 }
 
 export interface CommandData extends OperationData {
@@ -106,6 +137,7 @@ export interface EventDataMap {
   'session.start': SessionStartData;
   'session.end': SessionEndData;
   statement: StatementData;
+  'statement.result': StatementResultData;
   command: CommandData;
   request: RequestData;
   'approval.requested': ApprovalRequestedData;
@@ -119,6 +151,7 @@ export const RECORD_EVENT_TYPES: readonly RecordEventType[] = [
   'session.start',
   'session.end',
   'statement',
+  'statement.result',
   'command',
   'request',
   'approval.requested',

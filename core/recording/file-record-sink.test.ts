@@ -66,10 +66,39 @@ describe('FileRecordSink', () => {
       protocol: 'postgres',
       startedAt: events[0]!.ts,
       endedAt: events[5]!.ts,
-      counts: { statements: 2, denied: 1, masked: 3, approvals: 1 },
+      counts: { statements: 2, denied: 1, masked: 3, approvals: 1, rows: 0 },
       outcome: 'ok',
       transcript: { store: 'file', path: join(d, 's2.jsonl'), events: 6, lastHash: events[5]!.hash },
     });
+  });
+
+  it('counts rows and masked values from statement outcomes, statements once from their decisions', async () => {
+    const d = await dir('sink-outcomes');
+    const sink = new FileRecordSink(d);
+    const sessionId = 's7';
+    const t = 1_700_000_000_000;
+    const events: RecordEvent[] = [];
+    let prev = genesisHash(sessionId);
+    const push = (type: Parameters<typeof buildEvent>[4], data: Parameters<typeof buildEvent>[5]): void => {
+      const e = buildEvent(sessionId, events.length + 1, prev, t + events.length, type, data);
+      events.push(e);
+      prev = e.hash;
+    };
+    const allow = { action: 'allow' as const, policy: 'p', rule: 'r' };
+    push('session.start', START);
+    push('statement', { text: 'select 1; update t set x = 1', decision: allow, kinds: ['SELECT', 'UPDATE'] });
+    push('statement.result', { ref: 2, index: 0, command: 'SELECT', durationMs: 0.4, rows: 3, maskedFields: 6, maskedColumns: ['public.customers.ssn', 'detector:email'] });
+    push('statement.result', { ref: 2, index: 1, command: 'UPDATE', durationMs: 0.9, rows: 2, maskedFields: 0 });
+    push('statement', { text: 'delete from t', decision: { action: 'deny', policy: 'p', rule: 'no-deletes' } });
+    push('statement', { text: 'select 1/0', decision: allow });
+    push('statement.result', { ref: 6, index: 0, durationMs: 0.2, rows: 0, maskedFields: 1, error: { code: '22012', message: 'division by zero' } });
+    push('session.end', { outcome: 'ok', durationMs: 8 });
+    expect(await sink.ship({ sessionId, events: events.slice(0, 4) })).toEqual({ ackedThrough: 4 });
+    expect((await sink.readSummary(sessionId))?.counts).toEqual({ statements: 1, denied: 0, masked: 6, approvals: 0, rows: 5 });
+    // The rest through a new sink (a restart): its counts are rebuilt from the transcript, then continued.
+    expect(await new FileRecordSink(d).ship({ sessionId, events })).toEqual({ ackedThrough: 8 });
+    expect((await sink.readSummary(sessionId))?.counts).toEqual({ statements: 3, denied: 1, masked: 7, approvals: 0, rows: 5 });
+    expect(verifyChain(await readJsonl(join(d, 's7.jsonl')))).toMatchObject({ ok: true, count: 8 });
   });
 
   it('acknowledges only the contiguous part when a batch skips ahead', async () => {

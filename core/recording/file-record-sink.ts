@@ -184,7 +184,7 @@ function emptySummary(sessionId: string, path: string): SessionSummary {
     protocol: null,
     startedAt: null,
     endedAt: null,
-    counts: { statements: 0, denied: 0, masked: 0, approvals: 0 },
+    counts: { statements: 0, denied: 0, masked: 0, approvals: 0, rows: 0 },
     outcome: null,
     transcript: { store: 'file', path, events: 0, lastHash: genesisHash(sessionId) },
   };
@@ -212,10 +212,20 @@ function fold(s: SessionSummary, e: RecordEvent): void {
       if (e.data.decision.action === 'deny') s.counts.denied++;
       s.counts.masked += e.data.maskedFields ?? 0;
       break;
+    case 'statement.result':
+      // Statements are counted once, by their decision; the outcome adds what the response held.
+      s.counts.masked += countOf(e.data.maskedFields);
+      s.counts.rows = (s.counts.rows ?? 0) + countOf(e.data.rows);
+      break;
     case 'approval.requested':
       s.counts.approvals++;
       break;
     default:
       break;
   }
+}
+
+/** A count from an event: a non-negative integer, anything else (a hand-edited transcript) is 0. */
+function countOf(n: unknown): number {
+  return typeof n === 'number' && Number.isSafeInteger(n) && n > 0 ? n : 0;
 }

@@ -77,7 +77,7 @@ export class SessionRecording {
   private readonly startedAt: number;
   private failure: RecordingError | null = null;
   private ended = false;
-  private readonly tally: SessionCounts = { statements: 0, denied: 0, masked: 0, approvals: 0 };
+  private readonly tally: Required<SessionCounts> = { statements: 0, denied: 0, masked: 0, approvals: 0, rows: 0 };
 
   constructor(
     readonly sessionId: string,
@@ -92,6 +92,7 @@ export class SessionRecording {
     return { ...this.tally };
   }
 
+  /** seq of the last event taken; record() assigns it synchronously, before the event is durable. */
   get lastSeq(): number {
     return this.seq;
   }
@@ -175,6 +176,11 @@ export class SessionRecording {
         this.tally.statements++;
         if (event.data.decision.action === 'deny') this.tally.denied++;
         this.tally.masked += event.data.maskedFields ?? 0;
+        break;
+      case 'statement.result':
+        // The statement itself was counted by its `statement` event.
+        this.tally.masked += event.data.maskedFields;
+        this.tally.rows += event.data.rows ?? 0;
         break;
       case 'approval.requested':
         this.tally.approvals++;

@@ -54,6 +54,20 @@ describe('FsTranscriptStore + EventIngest', () => {
     expect(lines.map((l) => (JSON.parse(l) as RecordEvent).seq)).toEqual([1, 2, 3, 4, 5]);
   });
 
+  it('two stores on one directory (leadership moved away and back) never store an event twice', async () => {
+    const key = { namespace: 'team-a', sessionId: SID };
+    const a = new FsTranscriptStore(dir);
+    const b = new FsTranscriptStore(dir);
+    expect((await a.append(key, events.slice(0, 2))).events).toBe(2); // a caches its head at 2
+    expect((await b.append(key, events.slice(2, 4))).events).toBe(4); // the other replica led meanwhile
+    // Back on a: the sidecar resends from its cursor; a must see 4 in the file, not its cached 2.
+    const r = await a.append(key, events.slice(2, 5));
+    expect(r.events).toBe(5);
+    expect(r.appended.map((e) => e.seq)).toEqual([5]);
+    const lines = (await readFile(a.locate(key), 'utf8')).trim().split('\n');
+    expect(lines.map((l) => (JSON.parse(l) as RecordEvent).seq)).toEqual([1, 2, 3, 4, 5]);
+  });
+
   it('acknowledges only up to a gap', async () => {
     const ingest = new EventIngest({ store: new FsTranscriptStore(dir) });
     expect(await ingest.ingest(POD, SID, [events[0], events[1], events[3]])).toEqual({ ackedThrough: 2 });

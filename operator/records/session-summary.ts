@@ -12,7 +12,7 @@ export interface SessionSummary {
 }
 
 export function emptySummary(sessionId: string, lastHash: string): SessionSummary {
-  return { sessionId, start: null, end: null, counts: { statements: 0, denied: 0, masked: 0, approvals: 0 }, events: 0, lastHash };
+  return { sessionId, start: null, end: null, counts: { statements: 0, denied: 0, masked: 0, approvals: 0, rows: 0 }, events: 0, lastHash };
 }
 
 export function foldEvent(s: SessionSummary, e: RecordEvent): void {
@@ -30,6 +30,11 @@ export function foldEvent(s: SessionSummary, e: RecordEvent): void {
       if (e.data.decision.action === 'deny') s.counts.denied++;
       s.counts.masked += Math.max(0, Math.floor(e.data.maskedFields ?? 0));
       break;
+    case 'statement.result':
+      // Statements are counted once, by their decision; the outcome adds what the response held.
+      s.counts.masked += countOf(e.data.maskedFields);
+      s.counts.rows = (s.counts.rows ?? 0) + countOf(e.data.rows);
+      break;
     case 'approval.decided':
       if (e.data.outcome === 'approved') s.counts.approvals++;
       break;
@@ -38,4 +43,9 @@ export function foldEvent(s: SessionSummary, e: RecordEvent): void {
   }
   s.events = e.seq;
   s.lastHash = e.hash;
+}
+
+/** A count from a (sidecar-supplied) event: a non-negative integer, anything else counts 0. */
+function countOf(n: unknown): number {
+  return typeof n === 'number' && Number.isSafeInteger(n) && n > 0 ? n : 0;
 }

@@ -104,6 +104,10 @@ export class SidecarMetrics {
         this.statementsTotal.inc({ decision: event.data.decision.action });
         if (event.data.maskedFields) this.maskedFieldsTotal.inc(event.data.maskedFields);
         break;
+      case 'statement.result':
+        // A statement's masked values are known when it completes (its `statement` event came before).
+        if (event.data.maskedFields > 0) this.maskedFieldsTotal.inc(event.data.maskedFields);
+        break;
       default:
         break;
     }

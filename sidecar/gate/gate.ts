@@ -63,6 +63,14 @@ export type SessionEventType = Exclude<keyof EventDataMap, 'session.start' | 'se
 /** One session's event stream (core/recording's SessionRecording fits). */
 export interface SessionEvents {
   readonly sessionId: string;
+  /**
+   * seq of the last event this session accepted. `record()` assigns the seq
+   * synchronously (before the event is durable), so reading this right after
+   * calling it tells whether the event was taken and which seq a later event
+   * can refer to (statement.result's `ref`); unchanged means it was not.
+   * Without it, a reference is taken from the event record() resolves with.
+   */
+  readonly lastSeq?: number;
   /** Resolves when durable; in strict mode rejects when recording failed. */
   record<T extends SessionEventType>(type: T, data: EventDataMap[T]): Promise<unknown>;
   end(outcome: SessionOutcome, reason?: string): Promise<void>;

@@ -1,6 +1,8 @@
 // `agentgate-sidecar` command line: `standalone` runs the sidecar from a
-// config file; `approve`, `deny` and `approvals` talk to a running sidecar's
-// admin server. Exit status: 0 ok, 1 failure, 2 usage or configuration error.
+// config file; `injected` runs it as the sidecar the operator injected into a
+// pod (settings from the AGENTGATE_* environment); `approve`, `deny` and
+// `approvals` talk to a running standalone sidecar's admin server.
+// Exit status: 0 ok, 1 failure, 2 usage or configuration error.
 
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +14,8 @@ import { UnsupportedProtocolError, type ListenerStarters } from './listeners.js'
 import { createLogger } from './logger.js';
 import { UsageError } from './pod-identity.js';
 import { defaultStateDir, startStandalone } from './standalone.js';
+import { INJECTED_HELP, parseInjectedOptions } from '../injected/injected-options.js';
+import { startInjected } from '../injected/injected.js';
 
 export interface CliIo {
   out: (text: string) => void;
@@ -24,6 +28,7 @@ const HELP_MAIN = `agentgate-sidecar — the agentgate proxy
 
 Usage:
   agentgate-sidecar standalone --config FILE [options]   run without a cluster
+  agentgate-sidecar injected [options]                   run as the sidecar the operator injected
   agentgate-sidecar approvals [--admin-port N]           list pending approvals
   agentgate-sidecar approve ID [--reason R]              approve a held operation
   agentgate-sidecar deny ID [--reason R]                 deny a held operation
@@ -106,7 +111,13 @@ function parse<T extends NonNullable<ParseArgsConfig['options']>>(args: string[]
   }
 }
 
-export async function runCli(argv: string[], io: CliIo, starters: ListenerStarters, signals: NodeJS.EventEmitter = process): Promise<number> {
+export async function runCli(
+  argv: string[],
+  io: CliIo,
+  starters: ListenerStarters,
+  signals: NodeJS.EventEmitter = process,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<number> {
   const [command, ...rest] = argv;
   try {
     switch (command) {
@@ -118,6 +129,8 @@ export async function runCli(argv: string[], io: CliIo, starters: ListenerStarte
         return command === undefined ? 2 : 0;
       case 'standalone':
         return await standalone(rest, io, starters, signals);
+      case 'injected':
+        return await injected(rest, io, signals, env);
       case 'approve':
       case 'deny':
         return await decide(command, rest, io);
@@ -218,6 +231,42 @@ async function standalone(args: string[], io: CliIo, starters: ListenerStarters,
   });
   logger.flush();
   return 0;
+}
+
+async function injected(args: string[], io: CliIo, signals: NodeJS.EventEmitter, env: NodeJS.ProcessEnv): Promise<number> {
+  const opts = parseInjectedOptions(args, env);
+  if (opts === 'help') {
+    io.out(INJECTED_HELP);
+    return 0;
+  }
+  let logger;
+  try {
+    logger = createLogger(opts.logLevel);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const handle = await startInjected(opts, logger);
+  await waitForSignal(signals, (signal) => handle.close(signal), logger);
+  logger.flush();
+  return 0;
+}
+
+/** Resolves after SIGTERM/SIGINT once `stop` finished (or failed, which is logged). */
+function waitForSignal(signals: NodeJS.EventEmitter, stop: (signal: string) => Promise<void>, logger: { error(o: object, m: string): void }): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const onSignal = (signal: string): void => {
+      signals.off('SIGTERM', onTerm);
+      signals.off('SIGINT', onInt);
+      stop(signal).then(resolve, (err: unknown) => {
+        logger.error({ err: (err as Error).message }, 'shutdown failed');
+        resolve();
+      });
+    };
+    const onTerm = (): void => onSignal('SIGTERM');
+    const onInt = (): void => onSignal('SIGINT');
+    signals.on('SIGTERM', onTerm);
+    signals.on('SIGINT', onInt);
+  });
 }
 
 async function decide(verb: 'approve' | 'deny', args: string[], io: CliIo): Promise<number> {

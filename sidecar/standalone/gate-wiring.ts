@@ -58,6 +58,9 @@ export function buildGate(opts: GateWiringOptions): StandaloneGate {
     recordings.set(rec.sessionId, rec);
     return {
       sessionId: rec.sessionId,
+      get lastSeq() {
+        return rec.lastSeq;
+      },
       record: (type, data) => rec.record(type, data),
       end: async (outcome, reason) => {
         try {

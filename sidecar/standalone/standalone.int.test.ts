@@ -190,7 +190,7 @@ describe('agentgate-sidecar standalone with PostgreSQL', () => {
       expect(events[events.length - 1]?.type).toBe('session.end');
     }
     const approvedSession = all.find((events) => events.some((e) => e.type === 'approval.decided' && e.data.outcome === 'approved'));
-    expect(approvedSession?.map((e) => e.type)).toEqual(['session.start', 'approval.requested', 'approval.decided', 'statement', 'session.end']);
+    expect(approvedSession?.map((e) => e.type)).toEqual(['session.start', 'approval.requested', 'approval.decided', 'statement', 'statement.result', 'session.end']);
     const decided = approvedSession?.find((e): e is RecordEvent<'approval.decided'> => e.type === 'approval.decided');
     expect(decided?.data).toMatchObject({ approver: 'alice', reason: 'ticket 42' });
     const stmt = approvedSession?.find((e): e is RecordEvent<'statement'> => e.type === 'statement');
@@ -199,10 +199,25 @@ describe('agentgate-sidecar standalone with PostgreSQL', () => {
       decision: { policy: 'team-a/orders-agent', rule: 'updates-need-review' },
       approvalId: decided?.data.approvalId,
     });
+    // Its outcome, written when the backend completed it, points at that decision.
+    const result = approvedSession?.find((e): e is RecordEvent<'statement.result'> => e.type === 'statement.result');
+    expect(result?.data).toMatchObject({ ref: stmt?.seq, command: 'UPDATE', rows: 1, maskedFields: 0 });
     const summaries = await Promise.all(
-      all.map(async (events) => JSON.parse(await readFile(join(dir, 'records', `${events[0]!.sessionId}.summary.json`), 'utf8')) as { outcome: string; connection: string }),
+      all.map(
+        async (events) =>
+          JSON.parse(await readFile(join(dir, 'records', `${events[0]!.sessionId}.summary.json`), 'utf8')) as {
+            sessionId: string;
+            outcome: string;
+            connection: string;
+            counts: Record<string, number>;
+          },
+      ),
     );
     expect(summaries.every((s) => s.connection === 'orders-db' && s.outcome === 'ok')).toBe(true);
+    expect(summaries.find((s) => s.sessionId === approvedSession?.[0]?.sessionId)?.counts).toEqual({ statements: 1, denied: 0, masked: 0, approvals: 1, rows: 1 });
+    // The denied DELETE ran nowhere: a decision, no outcome.
+    const deniedSession = all.find((events) => events.some((e) => e.type === 'statement' && e.data.decision.action === 'deny' && e.data.text === 'delete from orders'));
+    expect(deniedSession?.some((e) => e.type === 'statement.result')).toBe(false);
     const log = await readFile(join(dir, 'sidecar.log'), 'utf8');
     expect(log).not.toContain(BACKEND_PASSWORD);
   });

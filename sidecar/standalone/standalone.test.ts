@@ -220,7 +220,7 @@ describe('standalone sidecar', () => {
       'updates-need-review',
     ]);
     const summaries = await Promise.all([...all.keys()].map(async (id) => JSON.parse(await readFile(join(handle.recordDir, `${id}.summary.json`), 'utf8')) as { counts: unknown; identity: { sub: string } }));
-    expect(summaries.find((s) => s.identity.sub.startsWith('system:'))?.counts).toEqual({ statements: 4, denied: 2, masked: 0, approvals: 2 });
+    expect(summaries.find((s) => s.identity.sub.startsWith('system:'))?.counts).toEqual({ statements: 4, denied: 2, masked: 0, approvals: 2, rows: 0 });
     // The spool is empty after a clean shutdown.
     const spoolLeft = (await readdir(join(handle.recordDir, 'spool'))).filter((n) => n.endsWith('.jsonl'));
     expect(spoolLeft).toEqual([]);

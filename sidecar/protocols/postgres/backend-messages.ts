@@ -2,6 +2,7 @@
 // the proxy reads, and writers for the ones it speaks itself (errors, notices,
 // authentication requests, key data, ReadyForQuery).
 import { BodyReader, cstr, frame, int16, int32 } from './body-reader.js';
+import { parseCommandTag } from './command-tag.js';
 import { backendProtocolError } from './protocol-errors.js';
 
 export const B = {
@@ -163,8 +164,7 @@ export function parseCommandComplete(body: Buffer): string {
 
 /** Rows affected or returned, from a CommandComplete tag ("SELECT 5", "INSERT 0 5", "COPY 5"). */
 export function rowsFromTag(tag: string): number | undefined {
-  const m = /^(?:SELECT|INSERT \d+|UPDATE|DELETE|COPY|MOVE|FETCH|MERGE) (\d+)$/.exec(tag);
-  return m?.[1] !== undefined ? Number(m[1]) : undefined;
+  return parseCommandTag(tag).rows;
 }
 
 /** CopyInResponse / CopyOutResponse / CopyBothResponse: overall format and per-column formats. */

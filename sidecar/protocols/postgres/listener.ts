@@ -2,7 +2,10 @@
 // handshake (client-handshake.ts), the gate (authenticate, settings,
 // recording), the backend connection (backend-connector.ts), cancel mapping
 // (cancel-registry.ts) and the relay (pg-session.ts). Whatever one client
-// sends, only its own connection is affected.
+// sends, only its own connection is affected. The backend credential is either
+// fixed (standalone) or brokered per session by an async factory (injected
+// mode: a static or just-in-time credential from the operator, released when
+// the session ends).
 import { createServer, type Server, type Socket } from 'node:net';
 import { createSecureContext, type SecureContext } from 'node:tls';
 import type { ConnectionFacts } from '../../../core/policy/activation.js';
@@ -37,22 +40,34 @@ export interface ListenerLogger {
   error(obj: object, msg: string): void;
 }
 
+/** A backend target for one session; `release` (if any) runs once when the session is over. */
+export type SessionBackend = BackendTarget & { release?(): Promise<void> };
+
+/** Brokers the backend credential for one session (after authentication, before the backend is dialled). */
+export type BackendFactory = (session: { id: string; identity: Identity }) => Promise<SessionBackend>;
+
 export interface PostgresListenerOptions {
   connection: ConnectionFacts;
-  /** The brokered backend and its credential (kept in memory only). */
-  backend: BackendTarget;
+  /** The backend and its credential (kept in memory only), or a per-session factory. */
+  backend: BackendTarget | BackendFactory;
   gate: Gate;
   listenHost?: string;
   /** 0 for a free port. */
   listenPort: number;
   /** TLS offered to clients (SSLRequest); without it clients get 'N'. */
   tls?: { cert: string | Buffer; key: string | Buffer; requireTls?: boolean } | undefined;
-  /** 'password' (default): the agent's token in a cleartext password; 'pod': the pod's identity, no credential. */
-  clientAuth?: 'password' | 'pod';
+  /**
+   * 'password' (default): the agent's token in a cleartext password; 'pod': the pod's identity, no credential.
+   * A function is asked per connection (the policies that decide it can change while the listener runs).
+   */
+  clientAuth?: 'password' | 'pod' | (() => 'password' | 'pod');
   classifier?: StatementClassifier;
   /** Builds the per-session masking (default: the row masker). */
   masking?: (spec: MaskingSpecLike, opts: { hashKey?: Buffer }) => SessionMasking | null;
-  /** Column lineage for masking (default: catalog lookups on a connection of the proxy's own). */
+  /**
+   * Column lineage for masking (default: catalog lookups on a connection of the proxy's own; with a
+   * backend factory, one resolver per session with that session's credential, closed at its end).
+   */
   lineage?: LineageResolver;
   handshakeTimeoutMs?: number;
   startupLimits?: StartupLimits;
@@ -64,6 +79,7 @@ export interface PostgresListenerOptions {
 export interface SessionSnapshot {
   id: string;
   sub: string;
+  identity: Identity;
   startedAt: Date;
   transactionStatus: string;
   stats: SessionStats;
@@ -78,6 +94,13 @@ export interface PostgresListener {
   totals(): SessionStats & { sessions: number };
   /** Ends every live session (policy revoked, shutdown) with a FATAL to the client. */
   terminateAll(message: string): void;
+  /**
+   * Ends the live sessions `pred` picks with a FATAL to the client (access revoked for them);
+   * `message` may depend on the session. Returns how many were ended.
+   */
+  terminateWhere(pred: (s: SessionSnapshot) => boolean, message: string | ((s: SessionSnapshot) => string)): number;
+  /** Stops accepting new clients; live sessions go on (until close()). Idempotent. */
+  stopAccepting(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -101,15 +124,23 @@ export async function startPostgresListener(opts: PostgresListenerOptions): Prom
   const log = opts.log ?? silentLog;
   const classifier = opts.classifier ?? new SqlClassifier();
   const maskingFactory = opts.masking ?? createSessionMasking;
-  const lineage = opts.lineage ?? new CatalogLineageResolver(opts.backend);
+  const fixedBackend = typeof opts.backend === 'function' ? undefined : opts.backend;
+  const backendFor: BackendFactory = typeof opts.backend === 'function' ? opts.backend : async () => opts.backend as BackendTarget;
+  // A shared resolver needs one fixed credential; per-session credentials get a resolver per session.
+  const sharedLineage = opts.lineage ?? (fixedBackend !== undefined ? new CatalogLineageResolver(fixedBackend) : undefined);
   const cancels = new CancelRegistry();
+  // Where a mapped CancelRequest goes (TLS included), by the proxy-side pid of the session.
+  const cancelTargets = new Map<number, Omit<BackendTarget, 'user' | 'password' | 'database'>>();
   const clientTls: SecureContext | undefined =
     opts.tls === undefined ? undefined : createSecureContext({ cert: opts.tls.cert, key: opts.tls.key, minVersion: 'TLSv1.2' });
-  const live = new Map<string, { session: PgSession; sub: string; startedAt: Date }>();
+  const live = new Map<string, { session: PgSession; identity: Identity; startedAt: Date }>();
   const totals = emptyStats();
   const sockets = new Set<Socket>();
   const maxSessions = opts.maxSessions ?? 1000;
   let closing = false;
+  let closed: Promise<void> | undefined;
+  /** Why a session was ended from outside (revocation), for its session.end record. */
+  const endReasons = new Map<string, string>();
 
   const handle = async (socket: Socket): Promise<void> => {
     socket.setNoDelay(true);
@@ -122,7 +153,7 @@ export async function startPostgresListener(opts: PostgresListenerOptions): Prom
       hello = await clientHandshake(socket, {
         tls: clientTls,
         requireTls: opts.tls?.requireTls,
-        auth: opts.clientAuth ?? 'password',
+        auth: typeof opts.clientAuth === 'function' ? opts.clientAuth() : opts.clientAuth ?? 'password',
         limits: opts.startupLimits ?? DEFAULT_STARTUP_LIMITS,
         deadline,
       });
@@ -139,7 +170,10 @@ export async function startPostgresListener(opts: PostgresListenerOptions): Prom
     if (hello.kind === 'cancel') {
       socket.destroy();
       const sent = await cancels
-        .cancel(hello.pid, hello.key, (t) => sendCancelRequest(opts.backend, t.pid, t.key))
+        .cancel(hello.pid, hello.key, async (t) => {
+          const to = cancelTargets.get(hello.pid);
+          if (to !== undefined) await sendCancelRequest(to, t.pid, t.key);
+        })
         .catch(() => false);
       log.info({ connection: opts.connection.name, matched: sent }, 'postgres cancel request');
       return;
@@ -210,7 +244,26 @@ export async function startPostgresListener(opts: PostgresListenerOptions): Prom
       }
     }
 
-    // 3. The backend, with the brokered credential.
+    // 3. The backend credential for this session (fixed, or brokered), then the backend.
+    let target: SessionBackend;
+    try {
+      target = await backendFor({ id: sessionId, identity });
+    } catch (err) {
+      const code = typeof (err as { code?: unknown }).code === 'string' ? (err as { code: string }).code : 'PG_BACKEND_CREDENTIAL';
+      log.error({ connection: opts.connection.name, session: sessionId, code, err: err instanceof Error ? err.message : String(err) }, 'postgres backend credential unavailable');
+      // Only the stable code reaches the client: the error text may name internals.
+      fatal(client, '08006', `agentgate: no backend credential for this session (${code}); refused`);
+      await events?.end('error', code).catch(() => undefined);
+      return;
+    }
+    let released = false;
+    const release = async (): Promise<void> => {
+      if (released || target.release === undefined) return;
+      released = true;
+      await target.release().catch((err: unknown) => {
+        log.warn({ connection: opts.connection.name, session: sessionId, err: err instanceof Error ? err.message : String(err) }, 'releasing the session credential failed');
+      });
+    };
     const params: Record<string, string> = { client_encoding: 'UTF8', standard_conforming_strings: 'on' };
     for (const k of FORWARDED_PARAMS) {
       const v = hello.params.get(k);
@@ -218,17 +271,19 @@ export async function startPostgresListener(opts: PostgresListenerOptions): Prom
     }
     let backend: BackendConnection;
     try {
-      backend = await connectBackend(opts.backend, { params });
+      backend = await connectBackend(target, { params });
     } catch (err) {
       const e = err instanceof PgProxyError ? err : new PgProxyError('PG_BACKEND_UNAVAILABLE', 'cannot connect to the backend');
       log.error({ connection: opts.connection.name, code: e.code }, `postgres backend connection failed: ${e.message}`);
       fatal(client, e.sqlstate, `agentgate: ${e.message}`);
+      await release();
       await events?.end('error', e.code).catch(() => undefined);
       return;
     }
     backend.socket.on('error', () => undefined);
     if (client.destroyed) {
       backend.socket.destroy();
+      await release();
       await events?.end('terminated', 'client left during startup').catch(() => undefined);
       return;
     }
@@ -237,14 +292,17 @@ export async function startPostgresListener(opts: PostgresListenerOptions): Prom
     if ((enc !== undefined && enc.toUpperCase() !== 'UTF8') || (scs !== undefined && scs !== 'on')) {
       backend.socket.destroy();
       fatal(client, '0A000', 'agentgate: the backend session does not use UTF8 with standard_conforming_strings on; refused');
+      await release();
       await events?.end('error', 'backend settings').catch(() => undefined);
       return;
     }
+    const lineage = sharedLineage ?? new CatalogLineageResolver(target);
 
     // 4. The client is in: our key data, the backend's parameters.
     const cancel = cancels.register(
-      backend.key === undefined ? undefined : { host: opts.backend.host, port: opts.backend.port, pid: backend.key.pid, key: backend.key.key },
+      backend.key === undefined ? undefined : { host: target.host, port: target.port, pid: backend.key.pid, key: backend.key.key },
     );
+    cancelTargets.set(cancel.pid, { host: target.host, port: target.port, tls: target.tls });
     const greeting: Buffer[] = [encodeAuthenticationOk()];
     for (const [k, v] of backend.parameters) greeting.push(encodeParameterStatus(k, v));
     greeting.push(...backend.notices, encodeBackendKeyData(cancel.pid, cancel.key), encodeReadyForQuery(backend.status));
@@ -274,16 +332,21 @@ export async function startPostgresListener(opts: PostgresListenerOptions): Prom
       maxDurationMs: settings.maxDurationMs,
       onEnd: (reason: SessionEndReason, stats: SessionStats, error?: Error) => {
         live.delete(sessionId);
+        const endReason = endReasons.get(sessionId);
+        endReasons.delete(sessionId);
         cancel.release();
+        cancelTargets.delete(cancel.pid);
+        if (lineage !== sharedLineage) lineage.close();
         totals.sessions++;
         for (const k of ['statements', 'denied', 'approvals', 'rows', 'masked', 'bytesFromClient', 'bytesToClient'] as const) totals[k] += stats[k];
         totals.peakBuffered = Math.max(totals.peakBuffered, stats.peakBuffered);
         const outcome = reason === 'client-closed' ? 'ok' : reason === 'idle-timeout' || reason === 'max-duration' || reason === 'terminated' ? 'terminated' : 'error';
         log.info({ connection: opts.connection.name, session: sessionId, reason, stats, err: error?.message }, 'postgres session ended');
-        void events?.end(outcome, reason).catch(() => undefined);
+        void release();
+        void events?.end(outcome, endReason ?? reason).catch(() => undefined);
       },
     });
-    live.set(sessionId, { session, sub: identity.sub, startedAt });
+    live.set(sessionId, { session, identity, startedAt });
     log.info({ connection: opts.connection.name, session: sessionId, sub: identity.sub, backendTls: backend.tls }, 'postgres session started');
     session.start();
   };
@@ -307,31 +370,49 @@ export async function startPostgresListener(opts: PostgresListenerOptions): Prom
   const addr = server.address();
   if (addr === null || typeof addr === 'string') throw new Error('listener has no TCP address');
 
+  const snapshot = (id: string, s: { session: PgSession; identity: Identity; startedAt: Date }): SessionSnapshot => ({
+    id,
+    sub: s.identity.sub,
+    identity: s.identity,
+    startedAt: s.startedAt,
+    transactionStatus: s.session.transactionStatus,
+    stats: { ...s.session.stats },
+  });
   const terminateAll = (message: string): void => {
     for (const { session } of [...live.values()]) session.terminate('terminated', '57P01', message);
   };
+  const stopListening = (): Promise<void> => (closed ??= new Promise<void>((resolve) => server.close(() => resolve())));
 
   return {
     host: addr.address,
     port: addr.port,
-    sessions: () =>
-      [...live.entries()].map(([id, s]) => ({
-        id,
-        sub: s.sub,
-        startedAt: s.startedAt,
-        transactionStatus: s.session.transactionStatus,
-        stats: { ...s.session.stats },
-      })),
+    sessions: () => [...live.entries()].map(([id, s]) => snapshot(id, s)),
     totals: () => ({ ...totals }),
     terminateAll,
+    terminateWhere(pred, message): number {
+      let n = 0;
+      for (const [id, s] of [...live.entries()]) {
+        const snap = snapshot(id, s);
+        if (!pred(snap)) continue;
+        const text = typeof message === 'function' ? message(snap) : message;
+        endReasons.set(id, text);
+        s.session.terminate('terminated', '57P01', text);
+        n++;
+      }
+      return n;
+    },
+    async stopAccepting(): Promise<void> {
+      // server.close() stops accepting at once; its callback waits for live sockets, so it is not awaited here.
+      void stopListening();
+    },
     async close(): Promise<void> {
       if (closing) return;
       closing = true;
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      const done = stopListening();
       terminateAll('agentgate: terminating session: the proxy is shutting down');
       for (const s of sockets) s.destroy();
-      lineage.close();
-      await closed;
+      sharedLineage?.close();
+      await done;
     },
   };
 }

@@ -15,11 +15,15 @@ export interface MaskResult {
 export interface DataRowMasker {
   /** Masks one whole DataRow frame (type byte and length included). */
   maskDataRow(frame: Buffer): MaskResult;
+  /** What it masked so far, by name ("public.customers.ssn", "detector:pan"), never by value; asked once, when the result ends. */
+  maskedColumns?(): string[];
 }
 
 export interface CopyDataMasker {
   /** Masks one whole CopyData frame of a COPY TO STDOUT (one row in text/CSV formats). */
   maskCopyData(frame: Buffer): MaskResult;
+  /** As DataRowMasker.maskedColumns. */
+  maskedColumns?(): string[];
 }
 
 export interface TextMasker {

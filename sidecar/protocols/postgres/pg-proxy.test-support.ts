@@ -102,6 +102,8 @@ export class TestApprovals implements ApprovalService {
 
 export interface MemoryEvent {
   sessionId: string;
+  /** 1-based within the session, as the recorder numbers events. */
+  seq: number;
   type: string;
   data: unknown;
 }
@@ -112,20 +114,38 @@ export class MemoryEvents implements EventSink {
   async startSession(data: SessionStartData, opts: { sessionId?: string }): Promise<SessionEvents> {
     const sessionId = opts.sessionId ?? `s-${this.started.length + 1}`;
     this.started.push(data);
-    this.events.push({ sessionId, type: 'session.start', data });
+    let seq = 1;
+    this.events.push({ sessionId, seq, type: 'session.start', data });
     return {
       sessionId,
-      record: async <T extends SessionEventType>(type: T, d: EventDataMap[T]) => {
-        this.events.push({ sessionId, type, data: d });
+      get lastSeq() {
+        return seq;
+      },
+      // Like the recorder: the seq is taken synchronously, before the promise settles.
+      record: <T extends SessionEventType>(type: T, d: EventDataMap[T]) => {
+        this.events.push({ sessionId, seq: ++seq, type, data: d });
+        return Promise.resolve();
       },
       end: async (outcome, reason) => {
-        this.events.push({ sessionId, type: 'session.end', data: { outcome, reason } });
+        this.events.push({ sessionId, seq: ++seq, type: 'session.end', data: { outcome, reason } });
       },
     };
   }
 
   statements(): Array<EventDataMap['statement']> {
     return this.events.filter((e) => e.type === 'statement').map((e) => e.data as EventDataMap['statement']);
+  }
+
+  /** Outcome events of one session (all sessions when omitted). */
+  results(sessionId?: string): Array<EventDataMap['statement.result']> {
+    return this.events
+      .filter((e) => e.type === 'statement.result' && (sessionId === undefined || e.sessionId === sessionId))
+      .map((e) => e.data as EventDataMap['statement.result']);
+  }
+
+  /** The event a statement.result refers to. */
+  byRef(sessionId: string, ref: number): MemoryEvent | undefined {
+    return this.events.find((e) => e.sessionId === sessionId && e.seq === ref);
   }
 }
 

@@ -1,7 +1,9 @@
 // One relayed PostgreSQL session after authentication: the state machine
 // between the agent (client) and the backend. It fixes the order for every
 // statement: classify → guard → policy (→ approval) → record → forward, and on
-// the way back: mask → relay.
+// the way back: mask → relay → record the outcome (statement.result: rows,
+// duration, masked values, error; one per statement of a simple Query, one
+// per Execute).
 //
 // Client → backend: whole messages are inspected (Query, Parse, Bind, ...);
 // CopyData streams through. A refused simple Query gets 42501 and a
@@ -23,6 +25,8 @@
 // everything pipelined behind it (the client socket is paused).
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import type { StatementResultData } from '../../../core/recording/events.js';
 import type { SqlStatement } from '../../../core/sql/types.js';
 import { awaitApproval, buildActivation, denyMessage, type OperationContext } from '../../gate/decisions.js';
 import type { ApprovalService, GateDecision, PolicyDecider, SessionEvents } from '../../gate/gate.js';
@@ -33,14 +37,17 @@ import {
   encodeReadyForQuery,
   errorField,
   isBackendType,
+  parseCommandComplete,
   parseCopyResponse,
   parseErrorFields,
   parseParameterStatus,
   parseReadyForQuery,
   parseRowDescription,
+  type ErrorFields,
   type TransactionStatus,
 } from './backend-messages.js';
 import type { Lineage, LineageResolver } from './catalog-lineage.js';
+import { parseCommandTag } from './command-tag.js';
 import { FrameScanner, type ScanItem } from './frame-scanner.js';
 import {
   DEFAULT_FRONTEND_LIMITS,
@@ -105,6 +112,24 @@ type Expect =
   | { kind: 'sync'; sentinels: string[] }
   | { kind: 'describe'; injected: boolean; statements: SqlStatement[] | undefined };
 
+/** Where a statement's outcome points: the seq of its `statement` event (or the promise of that event). */
+type StatementRef = number | Promise<unknown> | undefined;
+
+/**
+ * A step the backend answers whose outcome is recorded (only with a recording),
+ * in the order it answers: a simple Query (one outcome per statement in it),
+ * an Execute, and the Parse / Bind before it (a statement can fail there), with
+ * the Sync that ends a pipeline.
+ */
+type Pending =
+  | { kind: 'query'; ref: StatementRef; sent: number; index: number }
+  | { kind: 'execute'; ref: StatementRef; sent: number }
+  | { kind: 'parse' | 'bind'; ref: StatementRef; sent: number }
+  | { kind: 'sync' };
+
+/** Longest error message kept in a recorded outcome. */
+const MAX_RECORDED_ERROR = 1024;
+
 interface Injection {
   /** Send once this many ReadyForQuery messages have been relayed. */
   afterRfq: number;
@@ -161,12 +186,25 @@ export class PgSession {
   /** Statements of the portal whose Execute is being answered (extended protocol, masking only). */
   private executing: SqlStatement[] | undefined;
 
+  // Outcome recording (only with a recording): what the backend still answers, in order.
+  private readonly tracking: boolean;
+  private readonly pendingOutcomes: Pending[] = [];
+  private readonly statementRefs = new Map<string, StatementRef>();
+  private readonly portalRefs = new Map<string, StatementRef>();
+  /** Counters when the last outcome ended: what came since belongs to the next one. */
+  private outcomeRows = 0;
+  private outcomeMasked = 0;
+  private outcomeEndedAt = 0;
+  /** Names of what the current statement's maskers masked. */
+  private maskedNames: Set<string> | undefined;
+
   constructor(private readonly opts: PgSessionOptions) {
     this.client = opts.client;
     this.backend = opts.backend;
     this.status = opts.status;
     this.limits = opts.limits ?? DEFAULT_FRONTEND_LIMITS;
     this.masking = opts.masking ?? null;
+    this.tracking = opts.events !== undefined;
     const limits = this.limits;
     this.clientIn = new FrameScanner({
       maxLength: (t) => frontendMaxLength(limits, t),
@@ -397,6 +435,7 @@ export class PgSession {
     if (type === F.Sync) {
       expectEmpty(body, 'Sync');
       this.discardUntilSync = false;
+      if (this.tracking) this.pendingOutcomes.push({ kind: 'sync' });
       this.expects.push({ kind: 'sync', sentinels: this.pendingSentinels });
       this.pendingSentinels = [];
       this.rfqExpected++;
@@ -430,6 +469,7 @@ export class PgSession {
           this.expects.push({ kind: 'describe', injected: true, statements: this.portals.get(portal) });
           this.toBackend(encodeDescribe('P', portal));
         }
+        if (this.tracking) this.pendingOutcomes.push({ kind: 'execute', ref: this.portalRefs.get(portal), sent: performance.now() });
         this.toBackend(frame);
         return undefined;
       }
@@ -445,8 +485,10 @@ export class PgSession {
         if (target.kind === 'S') {
           this.prepared.remove(target.name);
           this.namedStatements.delete(target.name);
+          this.statementRefs.delete(target.name);
         } else {
           this.portals.delete(target.name);
+          this.portalRefs.delete(target.name);
         }
         this.toBackend(frame);
         return undefined;
@@ -506,8 +548,8 @@ export class PgSession {
   private onQuery(frame: Buffer, text: string): Promise<void> | undefined {
     const classification = this.opts.classifier.classify(text);
     if (classification.error === undefined && classification.statements.length === 0) {
-      // Empty query: nothing to decide, the backend answers EmptyQueryResponse.
-      this.forwardQuery(frame, []);
+      // Empty query: nothing to decide (or record), the backend answers EmptyQueryResponse.
+      this.forwardQuery(frame, [], undefined);
       return undefined;
     }
     const guarded = guardSql(classification, this.prepared, this.opts.classifier);
@@ -518,7 +560,8 @@ export class PgSession {
     const decision = this.opts.policy.decide(buildActivation(this.context(), { sql: guarded.facts }));
     const allow = (approvalId?: string): Promise<void> | undefined => {
       guarded.commit();
-      return this.afterRecord(this.record(text, decision, guarded.statements, approvalId), () => this.forwardQuery(frame, guarded.statements));
+      const r = this.record(text, decision, guarded.statements, approvalId);
+      return this.afterRecord(r.durable, () => this.forwardQuery(frame, guarded.statements, r.ref));
     };
     if (decision.action === 'allow') return allow();
     if (decision.action === 'deny') {
@@ -532,8 +575,9 @@ export class PgSession {
     });
   }
 
-  private forwardQuery(frame: Buffer, statements: SqlStatement[]): void {
+  private forwardQuery(frame: Buffer, statements: SqlStatement[], ref: StatementRef): void {
     this.expects.push({ kind: 'query', statements: this.forMasking(statements), rowSets: 0 });
+    if (this.tracking) this.pendingOutcomes.push({ kind: 'query', ref, sent: performance.now(), index: 0 });
     this.rfqExpected++;
     this.toBackend(frame);
   }
@@ -552,7 +596,14 @@ export class PgSession {
       const forMasking = this.forMasking(guarded.statements);
       if (msg.name === '') this.unnamedStatement = forMasking;
       else this.namedStatements.set(msg.name, forMasking);
-      return this.afterRecord(this.record(msg.query, decision, guarded.statements, approvalId), () => this.toBackend(frame));
+      const r = this.record(msg.query, decision, guarded.statements, approvalId);
+      return this.afterRecord(r.durable, () => {
+        if (this.tracking) {
+          this.statementRefs.set(msg.name, r.ref);
+          this.pendingOutcomes.push({ kind: 'parse', ref: r.ref, sent: performance.now() });
+        }
+        this.toBackend(frame);
+      });
     };
     if (decision.action === 'allow') return allow();
     if (decision.action === 'deny') {
@@ -570,12 +621,16 @@ export class PgSession {
     const { portal, statement } = parseBindNames(body);
     const need = bindNeedsDecision(this.prepared, statement);
     const statements = this.statementsOf(statement) ?? [];
-    const forward = (): void => {
+    const forward = (ref: StatementRef): void => {
       this.portals.set(portal, statements);
       this.toBackend(frame);
+      if (this.tracking) {
+        this.portalRefs.set(portal, ref);
+        this.pendingOutcomes.push({ kind: 'bind', ref, sent: performance.now() });
+      }
     };
     if (need === 'known') {
-      forward();
+      forward(this.statementRefs.get(statement));
       return undefined;
     }
     if (need === 'unknown') {
@@ -594,7 +649,14 @@ export class PgSession {
     );
     const allow = (approvalId?: string): Promise<void> | undefined => {
       this.portals.set(portal, bodyStatements);
-      return this.afterRecord(this.record(text, decision, bodyStatements, approvalId), () => this.toBackend(frame));
+      const r = this.record(text, decision, bodyStatements, approvalId);
+      return this.afterRecord(r.durable, () => {
+        this.toBackend(frame);
+        if (this.tracking) {
+          this.portalRefs.set(portal, r.ref);
+          this.pendingOutcomes.push({ kind: 'bind', ref: r.ref, sent: performance.now() });
+        }
+      });
     };
     if (decision.action === 'allow') return allow();
     if (decision.action === 'deny') {
@@ -624,7 +686,7 @@ export class PgSession {
     approvalId?: string,
   ): void {
     const frame = encodeErrorResponse({ severity: 'ERROR', code: DENY_SQLSTATE, message: message ?? denyMessage(decision) });
-    void this.recordSafe(this.record(text, { ...decision, action: 'deny' }, statements, approvalId));
+    void this.recordSafe(this.record(text, { ...decision, action: 'deny' }, statements, approvalId).durable);
     this.injectAfterPending(() => Buffer.concat([frame, encodeReadyForQuery(this.status)]));
   }
 
@@ -636,7 +698,7 @@ export class PgSession {
     message?: string,
     approvalId?: string,
   ): void {
-    void this.recordSafe(this.record(text, { ...decision, action: 'deny' }, statements, approvalId));
+    void this.recordSafe(this.record(text, { ...decision, action: 'deny' }, statements, approvalId).durable);
     const name = `agentgate_refused_${randomBytes(12).toString('hex')}`;
     this.sentinels.set(name, encodeErrorResponse({ severity: 'ERROR', code: DENY_SQLSTATE, message: message ?? denyMessage(decision) }));
     this.pendingSentinels.push(name);
@@ -644,16 +706,25 @@ export class PgSession {
     this.discardUntilSync = true;
   }
 
-  /** Records the decided statement; counts it. The promise rejects only in strict mode. */
-  private record(text: string, decision: GateDecision, statements: SqlStatement[] | undefined, approvalId?: string): Promise<unknown> | undefined {
+  /**
+   * Records the decided statement (write-ahead: before it is forwarded); counts it.
+   * `durable` rejects only in strict mode; `ref` is what its outcome will point to.
+   */
+  private record(
+    text: string,
+    decision: GateDecision,
+    statements: SqlStatement[] | undefined,
+    approvalId?: string,
+  ): { durable: Promise<unknown> | undefined; ref: StatementRef } {
     this.stats.statements++;
     if (decision.action === 'deny') this.stats.denied++;
     const events = this.opts.events;
-    if (events === undefined) return undefined;
+    if (events === undefined) return { durable: undefined, ref: undefined };
     const masker = this.masking?.text ?? null;
     const kinds = statements?.map((s) => s.kind);
     const tables = statements === undefined ? undefined : [...new Set(statements.flatMap((s) => s.tables))];
-    return events.record('statement', {
+    const before = events.lastSeq;
+    const durable = events.record('statement', {
       text: masker !== null ? masker.maskText(text).text : text,
       decision: {
         action: decision.action,
@@ -665,6 +736,10 @@ export class PgSession {
       tables,
       approvalId,
     });
+    // The seq is taken synchronously; an unchanged one means the event was not taken (lenient mode after a failure).
+    const after = events.lastSeq;
+    const ref = before === undefined || after === undefined ? durable : after !== before ? after : undefined;
+    return { durable, ref };
   }
 
   private recordSafe(p: Promise<unknown> | undefined): Promise<void> {
@@ -806,6 +881,7 @@ export class PgSession {
         if (head?.kind === 'describe') {
           this.expects.shift();
           if (head.injected) {
+            this.harvestMasked(this.rowMasker);
             this.rowMasker = null;
             // The portal about to run returns no rows, but may COPY: remember what it is.
             this.executing = head.statements;
@@ -825,16 +901,24 @@ export class PgSession {
         this.toClient(frame);
         return undefined;
       case B.CopyDone:
+        this.harvestMasked(this.copyMasker);
         this.copyMasker = null;
         this.toClient(frame);
         return undefined;
       case B.CommandComplete:
       case B.EmptyQueryResponse:
       case B.PortalSuspended:
-        this.rowMasker = null;
-        this.copyMasker = null;
+        this.endResult();
+        this.toClient(frame);
+        if (this.tracking) this.onCompleted(type, body);
+        return undefined;
+      case B.ParseComplete:
+      case B.BindComplete: {
+        const head = this.pendingOutcomes[0];
+        if (head !== undefined && head.kind === (type === B.ParseComplete ? 'parse' : 'bind')) this.pendingOutcomes.shift();
         this.toClient(frame);
         return undefined;
+      }
       case B.ParameterStatus:
         this.onParameterStatus(frame, body);
         return undefined;
@@ -852,9 +936,18 @@ export class PgSession {
   private onReadyForQuery(status: TransactionStatus): void {
     this.status = status;
     this.rfqSeen++;
-    this.rowMasker = null;
-    this.copyMasker = null;
+    this.endResult();
     this.executing = undefined;
+    if (this.tracking) {
+      // The Query or pipeline is over: anything still pending was skipped by the backend.
+      while (this.pendingOutcomes.length > 0) {
+        const p = this.pendingOutcomes.shift() as Pending;
+        if (p.kind === 'query' || p.kind === 'sync') break;
+      }
+      this.maskedNames = undefined;
+      this.outcomeRows = this.stats.rows;
+      this.outcomeMasked = this.stats.masked;
+    }
     // Pop what this ReadyForQuery completes: describes the backend skipped, then its query or sync.
     while (this.expects.length > 0) {
       const e = this.expects.shift() as Expect;
@@ -871,8 +964,7 @@ export class PgSession {
     let i = 0;
     while (i < this.expects.length && this.expects[i]?.kind === 'describe') i++;
     if (i > 0) this.expects.splice(0, i);
-    this.rowMasker = null;
-    this.copyMasker = null;
+    this.endResult();
     const fields = parseErrorFields(body);
     if (errorField(fields, 'C') === '34000' && this.sentinels.size > 0) {
       const message = errorField(fields, 'M') ?? '';
@@ -880,11 +972,15 @@ export class PgSession {
         if (message.includes(name)) {
           this.sentinels.delete(name);
           this.toClient(replacement);
+          // Our refusal, recorded as a deny: no outcome. The backend skips to Sync.
+          if (this.tracking) this.skipToSync();
           return;
         }
       }
     }
-    this.toClient(this.maskErrorFrame(frame));
+    const masked = this.maskErrorFrame(frame);
+    this.toClient(masked);
+    if (this.tracking) this.onFailed(masked === frame ? fields : parseErrorFields(masked.subarray(5)));
   }
 
   /** Errors and notices echo values (a unique violation's DETAIL): masked like rows. */
@@ -936,6 +1032,7 @@ export class PgSession {
     const masking = this.masking;
     const fields = parseRowDescription(body);
     const finish = (lineage: Lineage): void => {
+      this.harvestMasked(this.rowMasker);
       this.rowMasker = masking.forRows(fields, lineage, statement);
       if (!swallow) this.toClient(frame);
     };
@@ -948,6 +1045,109 @@ export class PgSession {
       finish(new Map());
       return undefined;
     }
+    // Cached lineage (the common case) answers at once: the result goes out in the same write, no pause.
+    const known = this.opts.lineage.cached?.(oids);
+    if (known !== undefined) {
+      finish(known);
+      return undefined;
+    }
     return this.opts.lineage.resolve(oids).then(finish);
+  }
+
+  // ------------------------------------------------------- statement outcomes
+
+  /** The current result is over: keep what its maskers masked (by name) for the statement's outcome. */
+  private endResult(): void {
+    this.harvestMasked(this.rowMasker);
+    this.harvestMasked(this.copyMasker);
+    this.rowMasker = null;
+    this.copyMasker = null;
+  }
+
+  private harvestMasked(m: DataRowMasker | CopyDataMasker | null): void {
+    if (m === null || !this.tracking || m.maskedColumns === undefined) return;
+    const names = m.maskedColumns();
+    if (names.length === 0) return;
+    this.maskedNames ??= new Set();
+    for (const n of names) this.maskedNames.add(n);
+  }
+
+  /** CommandComplete / EmptyQueryResponse / PortalSuspended: one statement (or Execute) is done. */
+  private onCompleted(type: number, body: Buffer): void {
+    const head = this.pendingOutcomes[0];
+    if (head === undefined || (head.kind !== 'query' && head.kind !== 'execute')) return;
+    if (head.kind === 'execute') this.pendingOutcomes.shift();
+    else head.index++;
+    if (type === B.CommandComplete) this.recordOutcome(head, { tag: parseCommandComplete(body) });
+    else this.recordOutcome(head, { suspended: type === B.PortalSuspended });
+  }
+
+  /** An ErrorResponse from the backend: the running statement failed; in a pipeline, the rest up to Sync is skipped. */
+  private onFailed(fields: ErrorFields): void {
+    const head = this.pendingOutcomes[0];
+    if (head === undefined || head.kind === 'sync') return;
+    const error = {
+      code: errorField(fields, 'C') ?? 'XX000',
+      message: (errorField(fields, 'M') ?? '').slice(0, MAX_RECORDED_ERROR),
+    };
+    if (head.kind === 'query') {
+      head.index++;
+      this.recordOutcome(head, { error });
+      return;
+    }
+    this.recordOutcome(head, { error });
+    this.skipToSync();
+  }
+
+  private skipToSync(): void {
+    while (this.pendingOutcomes.length > 0) {
+      const k = (this.pendingOutcomes[0] as Pending).kind;
+      if (k === 'sync' || k === 'query') break;
+      this.pendingOutcomes.shift();
+    }
+  }
+
+  /** Writes statement.result; rows and masked values are what came since the previous outcome. */
+  private recordOutcome(
+    p: Exclude<Pending, { kind: 'sync' }>,
+    end: { tag?: string; suspended?: boolean; error?: { code: string; message: string } },
+  ): void {
+    const now = performance.now();
+    const rows = this.stats.rows - this.outcomeRows;
+    const masked = this.stats.masked - this.outcomeMasked;
+    const started = Math.max(p.sent, this.outcomeEndedAt);
+    const names = this.maskedNames;
+    this.outcomeRows = this.stats.rows;
+    this.outcomeMasked = this.stats.masked;
+    this.outcomeEndedAt = now;
+    this.maskedNames = undefined;
+    const events = this.opts.events;
+    if (p.ref === undefined || events === undefined) return;
+    const tag = end.tag !== undefined ? parseCommandTag(end.tag) : undefined;
+    const data: StatementResultData = {
+      ref: 0,
+      durationMs: Math.round((now - started) * 1000) / 1000,
+      maskedFields: masked,
+    };
+    if (p.kind === 'query') data.index = p.index - 1;
+    if (tag !== undefined) data.command = tag.command;
+    const rowCount = tag?.rows ?? (rows > 0 || end.suspended === true || end.error !== undefined ? rows : undefined);
+    if (rowCount !== undefined) data.rows = rowCount;
+    if (names !== undefined) data.maskedColumns = [...names];
+    if (end.suspended === true) data.suspended = true;
+    if (end.error !== undefined) data.error = end.error;
+    const write = (ref: number): void => {
+      data.ref = ref;
+      void this.recordSafe(events.record('statement.result', data));
+    };
+    if (typeof p.ref === 'number') {
+      write(p.ref);
+      return;
+    }
+    // A recorder without a synchronous seq: the statement event tells its seq once it is taken.
+    p.ref.then((e) => {
+      const seq = typeof e === 'object' && e !== null ? (e as { seq?: unknown }).seq : undefined;
+      if (typeof seq === 'number') write(seq);
+    }, () => undefined);
   }
 }

@@ -2,6 +2,7 @@
 // compiled masking per session (compiled once, when the session starts), and
 // per result a DataRow / COPY masker planned from RowDescription lineage and
 // the statement's own column lineage.
+import { findSensitive } from '../../../core/masking/detectors.js';
 import { compileMasking, type CompiledMasking, type MaskingSpecLike } from '../../../core/masking/masker.js';
 import type { SqlStatement } from '../../../core/sql/types.js';
 import { frame } from './body-reader.js';
@@ -15,6 +16,7 @@ import {
   touchesMaskedColumn,
   type ColumnRef,
   type CopyColumn,
+  type CopyPlan,
   type OutputColumnLineage,
 } from './row-masker.js';
 
@@ -45,6 +47,22 @@ function copyColumns(statement: SqlStatement | undefined, count: number): CopyCo
     return Array.from({ length: count }, () => ({ lineage: { refs, direct: false } }));
   }
   return cols.map((c) => ({ lineage: { refs: c.refs, direct: c.direct } }));
+}
+
+/** Masked COPY lines scanned again to name the detectors that fired. */
+const COPY_DETECTOR_SAMPLES = 4;
+
+/** The masked columns a COPY's rule positions read (by the rules that apply to them). */
+function copyRuleNames(plan: CopyPlan, columns: readonly CopyColumn[], masking: CompiledMasking): string[] {
+  const out = new Set<string>();
+  const ruled = plan.columns.some((p) => p?.action.kind === 'rule') || plan.rest?.action.kind === 'rule';
+  if (!ruled) return [];
+  for (const c of columns) {
+    for (const ref of c.lineage?.refs ?? []) {
+      for (const rule of masking.columnRules(ref.table, ref.column)) out.add(`${rule.schema !== undefined ? `${rule.schema}.` : ''}${rule.table}.${rule.column}`);
+    }
+  }
+  return [...out];
 }
 
 /** Null when the spec masks nothing (the relay then never parses a row). */
@@ -85,11 +103,23 @@ export function createSessionMasking(spec: MaskingSpecLike | undefined, opts: { 
         throw new PgProxyError('PG_BACKEND_PROTOCOL', 'COPY with custom DELIMITER, QUOTE or ESCAPE cannot be masked');
       }
       const csv = /\bcsv\b/i.test(text);
+      const columns = copyColumns(statement, copy.columnFormats.length);
+      const detects = [...plan.columns, plan.rest].some((p) => p?.action.kind === 'detect');
+      let maskedLines = 0;
+      const detected = new Set<string>();
       return {
         maskCopyData(f: Buffer) {
           const line = f.subarray(5);
           const r = maskCopyTextLine(line, plan, masking, { format: csv ? 'csv' : 'text' });
-          return r.masked === 0 ? { buf: f, masked: 0 } : { buf: frame(0x64, r.buf), masked: r.masked };
+          if (r.masked === 0) return { buf: f, masked: 0 };
+          // Which detector fired is looked up again on the first few masked lines only.
+          if (detects && maskedLines++ < COPY_DETECTOR_SAMPLES) {
+            for (const m of findSensitive(line.toString('utf8'), masking.detectors)) detected.add(`detector:${m.type}`);
+          }
+          return { buf: frame(0x64, r.buf), masked: r.masked };
+        },
+        maskedColumns() {
+          return maskedLines === 0 ? [] : [...copyRuleNames(plan, columns, masking), ...detected];
         },
       };
     },

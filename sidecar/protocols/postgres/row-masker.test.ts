@@ -143,6 +143,26 @@ describe('createRowMasker', () => {
     expect(after[1]?.equals(before[1] ?? Buffer.alloc(0))).toBe(true);
   });
 
+  it('names what it masked (columns by lineage or rule, content by detector), never values', () => {
+    const upper = field('upper', PG_OID.text); // upper(name): no rule, detectors run
+    const rev = field('reverse', PG_OID.text); // reverse(ssn): the rule, through statement lineage
+    const outputColumns = [
+      { refs: [{ table: 'customers', column: 'id' }], direct: true },
+      { refs: [{ table: 'customers', column: 'ssn' }], direct: true },
+      { refs: [{ table: 'customers', column: 'email' }], direct: true },
+      { refs: [{ table: 'customers', column: 'name' }], direct: false },
+      { refs: [{ table: 'customers', column: 'ssn' }], direct: false },
+    ];
+    const rm = createRowMasker({ fields: [idF, ssnF, emailF, upper, rev], lineage, outputColumns, masking });
+    expect(rm?.maskedColumns()).toEqual([]);
+    rm?.maskDataRow(dataRow(['1', null, 'a@example.com', 'CARD 4111111111111111', '9876-54-321']));
+    expect(rm?.maskedColumns()).toEqual(['public.customers.email', 'detector:pan', 'customers.ssn']);
+    rm?.maskDataRow(dataRow(['2', '123-45-6789', null, 'NO SENSITIVE DATA', null]));
+    const names = rm?.maskedColumns() ?? [];
+    expect([...names].sort()).toEqual(['customers.ssn', 'detector:pan', 'public.customers.email', 'public.customers.ssn']);
+    expect(JSON.stringify(names)).not.toMatch(/4111|6789|example\.com/);
+  });
+
   it('returns the very same Buffer for a row that needs no change', () => {
     const rm = createRowMasker({ fields: [idF, nameF, ssnF], lineage, masking });
     const row = dataRow(['1', 'Alice', null]);

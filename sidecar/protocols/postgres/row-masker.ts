@@ -95,6 +95,13 @@ export interface RowMasker {
   readonly actions: readonly (PgMaskAction | undefined)[];
   /** Mask one whole DataRow message ('D', int32 length, int16 count, values). */
   maskDataRow(msg: Buffer): MaskResult;
+  /**
+   * What this masker has changed so far, by name, never by value: the
+   * column ("public.customers.ssn") for a column rule, the detector
+   * ("detector:pan") for content detection. Meant to be called once, when the
+   * result ends.
+   */
+  maskedColumns(): string[];
 }
 
 /** Table OIDs in `fields` that `lineage` does not resolve: resolve them (catalog) before createRowMasker. */
@@ -148,10 +155,78 @@ export function createRowMasker(opts: RowMaskerOptions): RowMasker | null {
   if (actions.every((a) => a === undefined)) return null;
   const types = opts.fields.map((f) => ({ typeOid: f.typeOid, typeMod: typeModOf(f), binary: f.format === 1 }));
   const { masking } = opts;
+  const hits = new MaskHits(actions.length, masking);
   return {
     actions,
-    maskDataRow: (msg) => maskDataRow(msg, types, actions, masking),
+    maskDataRow: (msg) => maskDataRow(msg, types, actions, masking, hits),
+    maskedColumns: () => hits.names(opts, actions),
   };
+}
+
+/** Detector hits sampled per column (the detector that fired is looked up again only for these few values). */
+const DETECTOR_SAMPLES = 4;
+
+/**
+ * Which columns a row masker changed: a counter per column (no allocation per
+ * row), and for detected content the detector of the first few masked values.
+ */
+class MaskHits {
+  readonly counts: Uint32Array;
+  private readonly sampled: Uint8Array;
+  private detectors: Set<string>[] | undefined;
+
+  constructor(
+    columns: number,
+    private readonly masking: CompiledMasking,
+  ) {
+    this.counts = new Uint32Array(columns);
+    this.sampled = new Uint8Array(columns);
+  }
+
+  /** A detect-action value of column `c` was masked; `text` is its original text when at hand. */
+  detected(c: number, text: string | undefined): void {
+    if (text === undefined || (this.sampled[c] ?? DETECTOR_SAMPLES) >= DETECTOR_SAMPLES) return;
+    this.sampled[c] = (this.sampled[c] ?? 0) + 1;
+    const d = this.masking.detectorHit(text);
+    if (d === undefined) return;
+    this.detectors ??= [];
+    (this.detectors[c] ??= new Set()).add(`detector:${d.type}`);
+  }
+
+  names(opts: RowMaskerOptions, actions: readonly (PgMaskAction | undefined)[]): string[] {
+    const out = new Set<string>();
+    let slots: ReturnType<typeof alignOutputs> | undefined;
+    for (let c = 0; c < this.counts.length; c++) {
+      if (this.counts[c] === 0) continue;
+      const field = opts.fields[c];
+      if (field === undefined) continue;
+      const plain = field.tableOid !== 0 ? opts.lineage.get(lineageKey(field.tableOid, attnumOf(field))) : undefined;
+      const own = plain !== undefined ? `${plain.table}.${plain.column}` : `output column ${c + 1}`;
+      if (actions[c]?.kind === 'rule') {
+        if (plain !== undefined && this.masking.columnRule(plain.table, plain.column) !== undefined) {
+          out.add(own);
+          continue;
+        }
+        // Computed (or unresolved): name the masked columns its expression reads.
+        slots ??= opts.outputColumns === undefined ? [] : alignOutputs(opts.outputColumns, opts.fields.length);
+        const slot = slots[c];
+        const refs = slot === undefined ? [] : slot.kind === 'exact' ? (slot.lineage?.refs ?? []) : slot.refs;
+        let named = false;
+        for (const ref of refs) {
+          for (const rule of this.masking.columnRules(ref.table, ref.column)) {
+            out.add(`${rule.schema !== undefined ? `${rule.schema}.` : ''}${rule.table}.${rule.column}`);
+            named = true;
+          }
+        }
+        if (!named) out.add(own);
+        continue;
+      }
+      const found = this.detectors?.[c];
+      if (found !== undefined && found.size > 0) for (const n of found) out.add(n);
+      else out.add(own); // JSON field paths, or binary values not sampled
+    }
+    return [...out];
+  }
 }
 
 interface Change {
@@ -165,6 +240,7 @@ function maskDataRow(
   types: readonly { typeOid: number; typeMod: number; binary: boolean }[],
   actions: readonly (PgMaskAction | undefined)[],
   masking: CompiledMasking,
+  hits?: MaskHits,
 ): MaskResult {
   if (msg.length < 7 || msg[0] !== 0x44) throw new MaskFrameError('not a DataRow message');
   if (msg.readInt32BE(1) + 1 !== msg.length) throw new MaskFrameError('DataRow length does not match its buffer');
@@ -182,13 +258,21 @@ function maskDataRow(
     const type = types[c];
     if (action !== undefined && type !== undefined) {
       let out: Buffer | null | undefined;
+      let original: string | undefined;
       if (type.binary) {
         out = maskPgBinary(msg.subarray(pos, pos + len), type, action, masking);
       } else {
-        const text = maskPgText(msg.toString('utf8', pos, pos + len), type, action, masking);
+        original = msg.toString('utf8', pos, pos + len);
+        const text = maskPgText(original, type, action, masking);
         out = text === undefined || text === null ? text : Buffer.from(text, 'utf8');
       }
-      if (out !== undefined) (changes ??= []).push({ lenAt: pos - 4, end: pos + len, value: out });
+      if (out !== undefined) {
+        (changes ??= []).push({ lenAt: pos - 4, end: pos + len, value: out });
+        if (hits !== undefined) {
+          hits.counts[c] = (hits.counts[c] ?? 0) + 1;
+          if (action.kind === 'detect') hits.detected(c, original);
+        }
+      }
     }
     pos += len;
   }

@@ -96,6 +96,7 @@ describe('session limits, strict recording, approval failures', () => {
         const inner = await super.startSession(...args);
         return {
           sessionId: inner.sessionId,
+          lastSeq: 0,
           record: async <T extends SessionEventType>(_type: T, _data: EventDataMap[T]) => {
             throw new Error('disk full');
           },
