@@ -32,6 +32,12 @@ function describe(e: RecordEvent): string {
       const masked = (e.data.maskedFields ?? 0) > 0 ? ` [${e.data.maskedFields} masked]` : '';
       return `${d.action}${by}: ${what.replace(/\s+/g, ' ').slice(0, 200)}${masked}`;
     }
+    case 'statement.result': {
+      const d = e.data;
+      const outcome = d.error !== undefined ? `error ${d.error.code}: ${d.error.message.slice(0, 160)}` : `${d.command ?? 'ok'}${d.rows !== undefined ? ` ${d.rows} row(s)` : ''}`;
+      const masked = d.maskedFields > 0 ? ` [${d.maskedFields} masked${d.maskedColumns !== undefined && d.maskedColumns.length > 0 ? `: ${d.maskedColumns.join(', ')}` : ''}]` : '';
+      return `#${d.ref}${d.index !== undefined ? `.${d.index}` : ''} ${outcome} in ${d.durationMs} ms${masked}`;
+    }
     case 'approval.requested':
       return `${e.data.approvalId} for ${e.data.policy} rule ${e.data.rule}, expires ${e.data.expiresAt}`;
     case 'approval.decided':

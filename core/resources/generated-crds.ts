@@ -1961,6 +1961,13 @@ export const CRDS: readonly CustomResourceDefinition[] = [
                           "description": "Operations released by an approval.",
                           "minimum": 0,
                           "default": 0
+                        },
+                        "rows": {
+                          "type": "integer",
+                          "format": "int64",
+                          "description": "Rows returned or affected by the operations that ran.",
+                          "minimum": 0,
+                          "default": 0
                         }
                       }
                     },

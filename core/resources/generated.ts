@@ -786,6 +786,11 @@ export interface SessionCounts {
    * @default 0
    */
   approvals?: number;
+  /**
+   * Rows returned or affected by the operations that ran.
+   * @default 0
+   */
+  rows?: number;
 }
 
 export type SessionOutcome = 'ok' | 'error' | 'terminated' | 'denied';

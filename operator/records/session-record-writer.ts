@@ -31,8 +31,7 @@ export function sessionRecordSpec(s: SessionSummary, store: string, path: string
     connection: d.connection,
     protocol: d.protocol,
     startedAt: s.start.ts,
-    // The CRD's counts (SessionRecord.spec.counts has no rows yet; the transcript has them).
-    counts: { statements: s.counts.statements, denied: s.counts.denied, masked: s.counts.masked, approvals: s.counts.approvals },
+    counts: { statements: s.counts.statements, denied: s.counts.denied, masked: s.counts.masked, approvals: s.counts.approvals, rows: s.counts.rows ?? 0 },
     transcript: { store, path, events: s.events, lastHash: s.lastHash },
   };
   if (s.end !== null) {
