@@ -277,7 +277,7 @@ describe('withDefaults', () => {
     const d = withDefaults(set(policy(), 'spec.masking.detectors', [{ type: 'email' }])) as unknown as AccessPolicy;
     expect(d.spec.masking?.detectors).toEqual([{ type: 'email', strategy: 'redact' }]);
     const s = withDefaults(sessionRecord()) as unknown as SessionRecord;
-    expect(s.spec.counts).toEqual({ statements: 0, denied: 0, masked: 0, approvals: 0 });
+    expect(s.spec.counts).toEqual({ statements: 0, denied: 0, masked: 0, approvals: 0, rows: 0 });
   });
 
   it('treats null as absent, like the API server', () => {

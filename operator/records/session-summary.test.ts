@@ -38,7 +38,7 @@ describe('session summary', () => {
     for (const e of events) foldEvent(s, e);
     expect(s.counts).toEqual({ statements: 4, denied: 1, masked: 8, approvals: 0, rows: 13 });
     expect(s.events).toBe(9);
-    // The SessionRecord carries the CRD's counts.
-    expect(sessionRecordSpec(s, 'fs', '/x')?.counts).toEqual({ statements: 4, denied: 1, masked: 8, approvals: 0 });
+    // The SessionRecord carries the counts, rows included.
+    expect(sessionRecordSpec(s, 'fs', '/x')?.counts).toEqual({ statements: 4, denied: 1, masked: 8, approvals: 0, rows: 13 });
   });
 });
