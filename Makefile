@@ -4,12 +4,15 @@ SHELL := /bin/bash
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 JEST := node --experimental-vm-modules --no-warnings=ExperimentalWarning node_modules/jest/bin/jest.js
 
-.PHONY: all deps build test unit integration e2e bench demo lint clean cluster-up cluster-down
+.PHONY: all deps system-deps build test unit integration e2e bench demo lint clean cluster-up cluster-down
 
 all: build
 
+# `npm install`, not `npm ci`: npm 11 leaves other platforms' optional
+# bindings (unrs-resolver, via jest) out of the lock file and then refuses
+# `npm ci`; install still follows the lock for every package it holds.
 node_modules/.package-lock.json: package.json package-lock.json
-	npm ci --no-audit --no-fund
+	npm install --no-audit --no-fund
 	@touch $@
 
 deps: node_modules/.package-lock.json system-deps
