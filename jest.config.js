@@ -11,6 +11,7 @@ const common = {
 
 export default {
   testTimeout: 120_000,
+  reporters: ['default', '<rootDir>/scripts/jest-summary-reporter.cjs'],
   projects: [
     {
       ...common,
