@@ -40,6 +40,27 @@ describe('compileMasking: column rules', () => {
     expect(m.columnRule(table, column)).toBeUndefined();
   });
 
+  it('with column rules, the statistics catalogs that keep sample values of every column are redacted', () => {
+    const statistics: Array<[string, string]> = [
+      ['pg_catalog.pg_stats', 'most_common_vals'],
+      ['pg_stats', 'histogram_bounds'],
+      ['pg_catalog.pg_stats', 'most_common_elems'],
+      ['pg_catalog.pg_stats_ext', 'most_common_vals'],
+      ['pg_catalog.pg_stats_ext_exprs', 'histogram_bounds'],
+      ['pg_catalog.pg_statistic', 'stavalues3'],
+      ['pg_catalog.pg_statistic_ext_data', 'stxdmcv'],
+    ];
+    for (const [table, column] of statistics) {
+      expect({ table, column, strategy: m.columnRule(table, column)?.strategy }).toEqual({ table, column, strategy: 'redact' });
+    }
+    expect(m.columnRule('pg_catalog.pg_stats', 'attname')).toBeUndefined();
+    expect(m.columnRule('public.pg_stats', 'most_common_vals')).toBeUndefined();
+    // Without column rules nothing is masked by column (detectors only).
+    const detectorsOnly = compileMasking({ detectors: [{ type: 'email', strategy: 'redact' }] });
+    expect(detectorsOnly.columnRule('pg_catalog.pg_stats', 'most_common_vals')).toBeUndefined();
+    expect(detectorsOnly.hasColumnRules).toBe(false);
+  });
+
   it('refuses malformed rules', () => {
     expect(() => compileMasking({ columns: [{ table: 'a.b.c', column: 'x' }] })).toThrow(InvalidMaskSpecError);
     expect(() => compileMasking({ columns: [{ table: '', column: 'x' }] })).toThrow(/table is required/);

@@ -142,13 +142,35 @@ function compileJsonField(spec: JsonFieldMaskSpec, field: string): JsonPathRule 
   };
 }
 
+/**
+ * Catalog columns that hold sample values of other tables' columns: the
+ * planner's statistics (most common values, histogram bounds) of every
+ * column, masked ones included, readable by anyone who can read the table.
+ * They cannot be told apart by table, so with any column rule all of them are
+ * redacted.
+ */
+const STATISTICS_VALUE_COLUMNS: ReadonlyArray<readonly [string, readonly string[]]> = [
+  ['pg_stats', ['most_common_vals', 'histogram_bounds', 'most_common_elems']],
+  ['pg_stats_ext', ['most_common_vals']],
+  ['pg_stats_ext_exprs', ['most_common_vals', 'histogram_bounds', 'most_common_elems']],
+  ['pg_statistic', ['stavalues1', 'stavalues2', 'stavalues3', 'stavalues4', 'stavalues5']],
+  ['pg_statistic_ext_data', ['stxdmcv', 'stxdexpr']],
+];
+
+function statisticsRules(): ColumnRule[] {
+  return STATISTICS_VALUE_COLUMNS.flatMap(([table, cols]) =>
+    cols.map((column): ColumnRule => ({ schema: 'pg_catalog', table, column, strategy: 'redact', keep: 0 })),
+  );
+}
+
 function markerFor(type: string): string {
   return `[REDACTED:${type}]`;
 }
 
 /** Compile a policy's masking block. Throws InvalidMaskSpecError / InvalidMaskPatternError / MaskHashKeyError. */
 export function compileMasking(spec: MaskingSpecLike | undefined, opts: CompileMaskingOptions = {}): CompiledMasking {
-  const columns = (spec?.columns ?? []).map((c, i) => compileColumn(c, `masking.columns[${i}]`));
+  const configured = (spec?.columns ?? []).map((c, i) => compileColumn(c, `masking.columns[${i}]`));
+  const columns = configured.length > 0 ? [...configured, ...statisticsRules()] : configured;
   const jsonRules = (spec?.jsonFields ?? []).map((j, i) => compileJsonField(j, `masking.jsonFields[${i}]`));
   const detectors = compileDetectors(spec?.detectors ?? [], 'masking.detectors');
 

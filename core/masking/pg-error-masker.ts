@@ -41,14 +41,24 @@ function redactQuoted(text: string): string {
 }
 
 /**
+ * Values a message prints without quotes: byte dumps ('invalid byte sequence
+ * for encoding "UTF8": 0xf0 0x39 0x38 0x37') and numbers ('index 57 out of
+ * valid range', 'date field value out of range: 2020-57-01'), which an
+ * expression over a masked column can make out of its characters.
+ */
+const UNQUOTED_VALUES = /0x[0-9a-f]+|[0-9]+/gi;
+
+/**
  * Mask ErrorResponse / NoticeResponse fields. Every field except the
  * structural ones (S V C P p F L R) goes through the detectors. Detectors
  * cannot recognise every masked column's values (a salary, a diagnosis), so
- * when the statement touched a masked column: DETAIL (D) and internal query
- * (q) are replaced whole (a unique violation's DETAIL echoes the key value, a
- * check violation's echoes the row), and in message (M), hint (H) and context
- * (W) every double-quoted segment is redacted ('invalid input syntax for type
- * integer: "123-45-6789"'), identifiers included. Returns a new array.
+ * when the statement touched a masked column: DETAIL (D), internal query (q)
+ * and CONTEXT (W) are replaced whole (a unique violation's DETAIL echoes the
+ * key value, a check violation's echoes the row, a JSON parse error's CONTEXT
+ * the text up to the error, unquoted), and in message (M) and hint (H) every
+ * double-quoted segment ('invalid input syntax for type integer:
+ * "123-45-6789"'), identifiers included, every byte dump and every number is
+ * redacted. Returns a new array.
  */
 export function maskErrorFields(
   fields: readonly ErrorField[],
@@ -60,8 +70,8 @@ export function maskErrorFields(
     if (STRUCTURAL_FIELDS.has(f.code)) return f;
     let value = f.value;
     if (opts.touchedMaskedColumn === true) {
-      if (f.code === 'D' || f.code === 'q') value = value.length > 0 ? MASKED_DETAIL : value;
-      else if (f.code === 'M' || f.code === 'H' || f.code === 'W') value = redactQuoted(value);
+      if (f.code === 'D' || f.code === 'q' || f.code === 'W') value = value.length > 0 ? MASKED_DETAIL : value;
+      else if (f.code === 'M' || f.code === 'H') value = redactQuoted(value).replace(UNQUOTED_VALUES, '[REDACTED]');
     }
     value = masking.maskText(value).text;
     if (value === f.value) return f;

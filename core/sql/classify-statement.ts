@@ -69,6 +69,7 @@ interface Decision {
   preparedName?: string;
   setting?: string;
   cursorName?: string;
+  copyOptions?: Record<string, string>;
 }
 
 function unique<T>(xs: Iterable<T>): T[] {
@@ -125,6 +126,31 @@ function explainAnalyzes(options: unknown, sensitive: { value: boolean }): boole
     analyze = !off;
   }
   return analyze;
+}
+
+/** A DefElem argument as text (see SqlStatement.copyOptions). */
+function optionValue(arg: unknown): string {
+  if (arg === undefined) return '';
+  const str = nodeOf(arg, 'String');
+  if (str) return asStr(str.sval) ?? '';
+  const bool = nodeOf(arg, 'Boolean');
+  if (bool) return bool.boolval === true ? 'true' : 'false';
+  const int = nodeOf(arg, 'Integer');
+  if (int) return String(int.ival ?? 0);
+  if (nodeOf(arg, 'A_Star')) return '*';
+  const list = nodeOf(arg, 'List');
+  if (list) return asArr(list.items).map(optionValue).join(',');
+  return '?';
+}
+
+function copyOptions(options: unknown): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const o of asArr(options)) {
+    const d = nodeOf(o, 'DefElem');
+    const name = asStr(d?.defname);
+    if (d && name !== undefined) out[name.toLowerCase()] = optionValue(d.arg);
+  }
+  return out;
 }
 
 function inner(kind: StatementKind, innerKinds: StatementKind[]): StatementKind[] {
@@ -206,7 +232,9 @@ function decide(node: unknown, c: Collected, sensitive: { value: boolean }, dml:
       const from = b.is_from === true;
       const program = b.is_program === true;
       const target = b.query !== undefined ? decide(b.query, c, sensitive) : undefined;
-      const base = { program, copyDirection: from ? ('from' as const) : ('to' as const) };
+      // The options' values are read (masking parses the data by them): never shared by shape.
+      if (asArr(b.options).length > 0) sensitive.value = true;
+      const base = { program, copyDirection: from ? ('from' as const) : ('to' as const), copyOptions: copyOptions(b.options) };
       const modifying = severest(dml.map((d) => d.kind));
       if (target && modifying) return { ...base, kind: modifying, writes: true, innerKinds: inner(target.kind, target.innerKinds) };
       // COPY TO a server file or program, and every COPY FROM, change something outside the result.
@@ -320,6 +348,7 @@ export function classifyStatement(stmt: unknown): ClassifiedStatement {
   if (d.preparedName !== undefined) facts.preparedName = d.preparedName;
   if (d.setting !== undefined) facts.setting = d.setting;
   if (d.cursorName !== undefined) facts.cursorName = d.cursorName;
+  if (d.copyOptions !== undefined) facts.copyOptions = d.copyOptions;
   if (lineage.outputColumns) facts.outputColumns = lineage.outputColumns;
   return { facts, literalSensitive: sensitive.value || lineage.literalSensitive };
 }

@@ -21,7 +21,7 @@ function one(sql: string): SqlStatement {
 
 type Expectation = Partial<Pick<SqlStatement,
   'kind' | 'writes' | 'hasWhere' | 'innerKinds' | 'tables' | 'functions' | 'program' | 'copyDirection' | 'preparedName' |
-  'locking' | 'setting' | 'cursorName'>>;
+  'locking' | 'setting' | 'cursorName' | 'copyOptions'>>;
 
 function table(cases: [string, Expectation][]): void {
   it.each(cases)('%s', (sql, expected) => {
@@ -145,7 +145,18 @@ describe('statement kinds, from the parse tree', () => {
       ["COPY t TO '/tmp/out.csv'", { kind: 'COPY', writes: true, copyDirection: 'to' }],
       ["COPY (SELECT nextval('s')) TO STDOUT", { kind: 'COPY', writes: true }],
       ['COPY (DELETE FROM t RETURNING *) TO STDOUT', { kind: 'DELETE', writes: true, copyDirection: 'to', hasWhere: false }],
+      // Options as parsed (masking reads the format from them, never from the text).
+      ["COPY t TO STDOUT CSV HEADER QUOTE AS '|' FORCE QUOTE *", { copyOptions: { format: 'csv', header: 'true', quote: '|', force_quote: '*' } }],
+      [
+        "COPY t TO STDOUT (FORMAT 'csv', DELIMITER E'\\t', FORCE_QUOTE (a, b), ENCODING 'SJIS', NULL 'x', HEADER)",
+        { copyOptions: { format: 'csv', delimiter: '\t', force_quote: 'a,b', encoding: 'SJIS', null: 'x', header: '' } },
+      ],
+      ['COPY t TO STDOUT WITH BINARY', { copyOptions: { format: 'binary' } }],
     ]);
+  });
+
+  it('a COPY without options has none, whatever its text says (a column named csv)', () => {
+    expect(one('COPY (SELECT a AS csv, b AS "DELIMITER" FROM t) TO STDOUT').copyOptions).toEqual({});
   });
 
   describe('opaque code, prepared statements, rules', () => {
@@ -271,6 +282,7 @@ describe('functions', () => {
     "dblink('host=x', 'select 1')", "dblink_exec('host=x', 'drop table t')", "nextval('s')", "setval('s', 1)",
     'pg_reload_conf()', 'pg_rotate_logfile()', 'pg_promote()', 'txid_current()', 'pg_advisory_lock(1)',
     'pg_try_advisory_xact_lock(1)', "query_to_xml('delete from t returning *', true, false, '')", "pg_notify('c', 'x')",
+    "ts_stat('select to_tsvector(ssn) from customers')", "ts_rewrite('a'::tsquery, 'select q, s from aliases')",
   ];
   it.each(writers)('SELECT %s writes', (call) => {
     const s = one(`SELECT ${call}`);

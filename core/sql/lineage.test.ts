@@ -157,6 +157,27 @@ describe('predicate columns', () => {
     ["EXPLAIN ANALYZE SELECT 1 FROM customers WHERE ssn LIKE '1%'", [col('customers', 'ssn')]],
     ["SELECT 1 WHERE EXISTS (SELECT 1 FROM customers WHERE ssn = '078-05-1120')", [col('customers', 'ssn')]],
     ['SELECT 1 FROM t', []],
+    // Windows decide the order and grouping rows come back in, inline or named.
+    ['SELECT id, row_number() OVER (ORDER BY ssn) FROM customers', [col('customers', 'ssn')]],
+    ['SELECT id, count(*) OVER (PARTITION BY card) FROM customers', [col('customers', 'card')]],
+    ['SELECT id, rank() OVER w FROM customers WINDOW w AS (ORDER BY ssn)', [col('customers', 'ssn')]],
+    // LIMIT / OFFSET decide how many rows come back.
+    // (Unqualified in a subquery whose outer query also reads customers: no table.)
+    ['SELECT id FROM customers LIMIT (SELECT ascii(ssn) FROM customers WHERE id = 2)', [col(undefined, 'id'), col(undefined, 'ssn')]],
+    ['SELECT id FROM orders OFFSET (SELECT length(c.card) FROM customers c LIMIT 1)', [col('customers', 'card')]],
+    ['SELECT a FROM t UNION SELECT b FROM u LIMIT (SELECT length(ssn) FROM customers)', [col('customers', 'ssn'), col('t', 'a'), col('u', 'b')]],
+    // Set operations other than UNION ALL, and DISTINCT, compare the rows they return.
+    ["SELECT 1 FROM (SELECT ssn FROM customers INTERSECT SELECT '987-65-4321') x", [col('customers', 'ssn')]],
+    ["SELECT ssn FROM customers EXCEPT ALL SELECT 'x'", [col('customers', 'ssn')]],
+    ["SELECT count(*) FROM (SELECT ssn FROM customers UNION SELECT 'x') x", [col('customers', 'ssn')]],
+    ['SELECT count(*) FROM (SELECT DISTINCT card FROM customers) x', [col('customers', 'card')]],
+    ["SELECT ssn FROM customers UNION ALL SELECT 'x'", []],
+    ['SELECT ssn FROM customers', []],
+    // A function in FROM decides how many rows come back from its arguments.
+    ['SELECT 1 FROM customers c, generate_series(1, ascii(c.ssn))', [col('customers', 'ssn')]],
+    ['SELECT g FROM generate_series(1, 3) g', []],
+    // NATURAL JOIN compares the columns both sides share: whole rows, without the catalog.
+    ["SELECT id FROM customers NATURAL JOIN (VALUES ('x')) v(ssn)", [col('customers', '*')]],
   ])('%s', (sql, expected) => {
     expect(preds(sql)).toEqual(expected);
   });

@@ -362,6 +362,8 @@ class Lineage {
         out.push(...allRefs(this.query(o, scope) ?? []));
         return;
       }
+      // A window's PARTITION BY / ORDER BY / frame decides how the rows come back ordered and grouped.
+      if (n.type === 'FuncCall' && n.body.over !== undefined) this.predicate(n.body.over, scope);
       for (const val of Object.values(n.body)) this.collectRefs(val, scope, out);
     } finally {
       this.leave();
@@ -466,6 +468,8 @@ class Lineage {
         }
         const name = asStr(alias?.aliasname) ?? fname;
         if (colnames.length === 0 && name !== undefined) colnames.push(name);
+        // A set-returning function decides how many rows its arguments make (generate_series(1, ascii(c.ssn))).
+        this.predicates.push(...refs);
         level.sources.push(opaque(name, uniqueRefs(refs), colnames));
         return;
       }
@@ -490,6 +494,8 @@ class Lineage {
           mergedUsing.set(col, { refs, direct: b.jointype !== 'JOIN_FULL' && l.direct });
         }
         for (const [k, v] of mergedUsing) members.using.set(k, v);
+        // NATURAL joins on every column name the sides share, which only the catalog knows: whole rows.
+        if (b.isNatural === true) this.predicates.push(...members.sources.flatMap((src) => src.wholeRow()));
         this.predicate(b.quals, memberScope);
         const alias = asStr(asObj(b.alias)?.aliasname);
         if (alias !== undefined) {
@@ -577,7 +583,11 @@ class Lineage {
       const l = this.query(asObj(sel.larg), scope0) ?? [];
       const r = this.query(asObj(sel.rarg), scope0) ?? [];
       const cols = setOperation(l, r);
+      // Every set operation but UNION ALL compares rows: which come back tells whether values are equal.
+      if (!(sel.op === 'SETOP_UNION' && sel.all === true)) this.predicates.push(...allRefs(cols));
       this.sortItems(sel.sortClause, { levels: [], ctes: scope0.ctes }, cols);
+      this.predicate(sel.limitCount, scope0);
+      this.predicate(sel.limitOffset, scope0);
       return cols;
     }
     const values = asArr(sel.valuesLists);
@@ -601,9 +611,11 @@ class Lineage {
     this.sortItems(sel.groupClause, scope, cols);
     this.sortItems(sel.sortClause, scope, cols);
     this.sortItems(sel.distinctClause, scope, cols);
-    // LIMIT/OFFSET may hold scalar subqueries that probe.
-    this.exprRefs(sel.limitCount, scope);
-    this.exprRefs(sel.limitOffset, scope);
+    // Plain DISTINCT (an empty item) compares whole output rows.
+    if (asArr(sel.distinctClause).some((item) => unwrap(item) === undefined)) this.predicates.push(...allRefs(cols));
+    // LIMIT/OFFSET decide how many rows come back: a scalar subquery there probes.
+    this.predicate(sel.limitCount, scope);
+    this.predicate(sel.limitOffset, scope);
     return cols;
   }
 

@@ -101,7 +101,7 @@ describe('shape cache', () => {
   });
 
   it('never stores a classification that read a literal under a shape', () => {
-    for (const text of ["EXPLAIN (ANALYZE 'off') DELETE FROM t", 'EXPLAIN (ANALYZE 1) DELETE FROM t', 'SELECT a FROM t ORDER BY 1']) {
+    for (const text of ["EXPLAIN (ANALYZE 'off') DELETE FROM t", 'EXPLAIN (ANALYZE 1) DELETE FROM t', 'SELECT a FROM t ORDER BY 1', "COPY t TO STDOUT (FORMAT 'csv')"]) {
       expect(classifyDetailed(text).literalSensitive).toBe(true);
       const c = new SqlClassifier();
       c.classify(text);
@@ -116,6 +116,12 @@ describe('shape cache', () => {
     const c = new SqlClassifier();
     expect(c.classify("EXPLAIN (ANALYZE 'off') DELETE FROM t").statements[0]?.kind).toBe('EXPLAIN');
     expect(c.classify("EXPLAIN (ANALYZE 'on') DELETE FROM t").statements[0]?.kind).toBe('DELETE');
+  });
+
+  it('keeps COPY formats apart (masking parses the data by them)', () => {
+    const c = new SqlClassifier();
+    expect(c.classify("COPY (SELECT a, b FROM t) TO STDOUT (FORMAT 'text')").statements[0]?.copyOptions).toEqual({ format: 'text' });
+    expect(c.classify("COPY (SELECT a, b FROM t) TO STDOUT (FORMAT 'csv')").statements[0]?.copyOptions).toEqual({ format: 'csv' });
   });
 
   it('keeps UESCAPE-dependent identifiers apart', () => {

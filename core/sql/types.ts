@@ -48,6 +48,13 @@ export type SqlStatement = {
   setting?: string;
   /** DECLARE / FETCH / MOVE / CLOSE: the cursor name ('all' for CLOSE ALL). */
   cursorName?: string;
+  /**
+   * COPY: its options as parsed, by lowercase name (legacy spellings such as
+   * `CSV HEADER` included): a string argument as written, booleans 'true' /
+   * 'false', `*` for FORCE_QUOTE *, lists joined by ',', '' when the option
+   * has no argument. What masking reads the data format from.
+   */
+  copyOptions?: Record<string, string>;
 };
 
 export type SqlErrorCode =

@@ -22,6 +22,8 @@ const EXACT = new Set([
   // large objects
   'lo_import', 'lo_export', 'lo_unlink', 'lo_create', 'lo_creat', 'lo_put', 'lo_from_bytea',
   'lo_truncate', 'lo_truncate64', 'lowrite', 'lo_open',
+  // run the SQL text they are given (their rows leave as computed values no lineage can follow)
+  'ts_stat', 'ts_rewrite',
   // statistics and visibility maintenance
   'pg_stat_statements_reset', 'pg_truncate_visibility_map',
 ]);

@@ -39,6 +39,18 @@ export interface SessionMasking {
   forCopy(statement: SqlStatement | undefined, copy: { format: number; columnFormats: number[] }): CopyDataMasker | null;
   /** Masks a whole ErrorResponse/NoticeResponse frame (they echo values); `statements` are the ones running. */
   maskError(frame: Buffer, statements: readonly SqlStatement[] | undefined): MaskResult;
+  /**
+   * Masks a whole NotificationResponse frame: its payload is free text from
+   * the database (a trigger's pg_notify of row_to_json(NEW)), masked by JSON
+   * field paths when it is JSON, and by detectors.
+   */
+  maskNotification?(frame: Buffer): MaskResult;
   /** For recorded statement texts; null when no detectors apply. */
   readonly text: TextMasker | null;
+  /**
+   * The masked columns of a table ("schema.table" or "table"; every masked
+   * column when undefined): a whole-row predicate compares them too, and
+   * policies see them named (statement-guard.ts expandWholeRowPredicates).
+   */
+  maskedColumnsOf?(table: string | undefined): readonly string[];
 }

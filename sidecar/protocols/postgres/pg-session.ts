@@ -26,6 +26,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import type { SqlFacts } from '../../../core/policy/activation.js';
 import type { StatementResultData } from '../../../core/recording/events.js';
 import type { SqlStatement } from '../../../core/sql/types.js';
 import { awaitApproval, buildActivation, denyMessage, type OperationContext } from '../../gate/decisions.js';
@@ -66,9 +67,10 @@ import {
   type FrontendLimits,
 } from './frontend-messages.js';
 import type { CopyDataMasker, DataRowMasker, SessionMasking } from './masking-seam.js';
-import { PreparedStatements } from './prepared-statements.js';
+import { distinctStatements, mergeForMasking, resultLineage, UNKNOWN_LINEAGE } from './masking-lineage.js';
+import { MAX_HISTORY_CHARS, PreparedStatements } from './prepared-statements.js';
 import { backendProtocolError, PgProxyError, protocolViolation } from './protocol-errors.js';
-import { bindNeedsDecision, guardSql, statementFacts, type StatementClassifier } from './statement-guard.js';
+import { bindNeedsDecision, expandWholeRowPredicates, guardSql, statementFacts, type StatementClassifier } from './statement-guard.js';
 
 export interface SessionStats {
   statements: number;
@@ -108,7 +110,7 @@ export interface PgSessionOptions {
 
 /** What the backend still owes, in order. */
 type Expect =
-  | { kind: 'query'; statements: SqlStatement[]; rowSets: number }
+  | { kind: 'query'; statements: SqlStatement[]; rowSets: number; copySets: number; lineage: (rowSet: number) => SqlStatement | undefined }
   | { kind: 'sync'; sentinels: string[] }
   | { kind: 'describe'; injected: boolean; statements: SqlStatement[] | undefined };
 
@@ -138,6 +140,8 @@ interface Injection {
 
 /** Refusals waiting to be sent before the proxy stops reading from a client that does not read. */
 const MAX_PENDING_INJECTIONS = 64;
+
+const NO_LINEAGE = (): undefined => undefined;
 
 /** SQLSTATE insufficient_privilege: what a refusal looks like to the client. */
 export const DENY_SQLSTATE = '42501';
@@ -179,10 +183,25 @@ export class PgSession {
   private rowMasker: DataRowMasker | null = null;
   private copyMasker: CopyDataMasker | null = null;
   private readonly portals = new Map<string, SqlStatement[]>();
-  private unnamedStatement: SqlStatement[] = [];
-  private readonly namedStatements = new Map<string, SqlStatement[]>();
-  /** DECLAREd cursors (masking only): FETCH results carry the lineage of the cursor's query. */
-  private readonly cursors = new Map<string, SqlStatement>();
+  /**
+   * What the backend's unnamed statement may be (masking only): one Parse when
+   * it was the first extended message since Sync (it runs, or fails and leaves
+   * none); otherwise a skipped Parse leaves the old one, so both are candidates.
+   */
+  private unnamedCandidates: SqlStatement[] = [];
+  /** The unnamed Parse of the current pipeline: later messages of the pipeline run only if it did. */
+  private unnamedInPipeline: SqlStatement | undefined;
+  /** An extended-protocol message since the last Sync: one that fails makes the backend skip what follows. */
+  private extendedSinceSync = false;
+  /**
+   * DECLAREd cursors (masking only): FETCH results carry the lineage of the
+   * cursor's query. Every DECLARE of a name is a candidate (a duplicate fails
+   * at the backend, a CLOSE may be skipped); non-holdable ones go when a
+   * ReadyForQuery says no transaction is open.
+   */
+  private readonly cursors = new Map<string, Array<{ statement: SqlStatement; hold: boolean; sentAt: number }>>();
+  /** Statement text the cursor candidates hold (bounded: beyond it a name masks as UNKNOWN_LINEAGE). */
+  private cursorChars = 0;
   /** Statements of the portal whose Execute is being answered (extended protocol, masking only). */
   private executing: SqlStatement[] | undefined;
 
@@ -435,6 +454,7 @@ export class PgSession {
     if (type === F.Sync) {
       expectEmpty(body, 'Sync');
       this.discardUntilSync = false;
+      this.endPipeline();
       if (this.tracking) this.pendingOutcomes.push({ kind: 'sync' });
       this.expects.push({ kind: 'sync', sentinels: this.pendingSentinels });
       this.pendingSentinels = [];
@@ -458,11 +478,17 @@ export class PgSession {
     switch (type) {
       case F.Query:
         return this.onQuery(frame, parseQuery(body));
-      case F.Parse:
-        return this.onParse(frame, body);
+      case F.Parse: {
+        // A Parse that is the first extended message since Sync cannot be skipped by the backend.
+        const fresh = !this.extendedSinceSync;
+        this.extendedSinceSync = true;
+        return this.onParse(frame, body, fresh);
+      }
       case F.Bind:
+        this.extendedSinceSync = true;
         return this.onBind(frame, body);
       case F.Execute: {
+        this.extendedSinceSync = true;
         const { portal } = parseExecute(body);
         if (this.masking !== null) {
           // Masking needs the row layout of every result; a client may Execute without Describe.
@@ -474,6 +500,7 @@ export class PgSession {
         return undefined;
       }
       case F.Describe: {
+        this.extendedSinceSync = true;
         const target = parseTarget(body, 'Describe');
         const statements = target.kind === 'P' ? this.portals.get(target.name) : this.statementsOf(target.name);
         this.expects.push({ kind: 'describe', injected: false, statements });
@@ -483,8 +510,8 @@ export class PgSession {
       case F.Close: {
         const target = parseTarget(body, 'Close');
         if (target.kind === 'S') {
+          // The lineage history stays (prepared-statements.ts): the backend may skip this Close.
           this.prepared.remove(target.name);
-          this.namedStatements.delete(target.name);
           this.statementRefs.delete(target.name);
         } else {
           this.portals.delete(target.name);
@@ -517,39 +544,87 @@ export class PgSession {
     }
   }
 
-  /**
-   * Statements as the masker should see them: a FETCH from a cursor the
-   * session DECLAREd stands for the cursor's query (its output columns carry
-   * the lineage of computed values). Also remembers DECLAREs and forgets on CLOSE.
-   */
+  /** Remembers a DECLAREd cursor (masking only), as a candidate for its name. */
+  private registerCursor(s: SqlStatement): void {
+    const name = s.cursorName;
+    if (this.masking === null || s.kind !== 'DECLARE' || name === undefined) return;
+    const list = this.cursors.get(name) ?? [];
+    if (list.length === 0 && this.cursors.size >= 1000) return; // its FETCHes mask as UNKNOWN_LINEAGE
+    if (list.length >= 16 || this.cursorChars + s.text.length > MAX_HISTORY_CHARS) {
+      for (const c of list) this.cursorChars -= c.statement.text.length;
+      this.cursors.set(name, [{ statement: UNKNOWN_LINEAGE, hold: true, sentAt: 0 }]);
+      return;
+    }
+    // Over-reading WITH HOLD (any "hold" in the text) only keeps a candidate longer.
+    list.push({ statement: s, hold: /hold/i.test(s.text), sentAt: this.rfqExpected });
+    this.cursorChars += s.text.length;
+    this.cursors.set(name, list);
+  }
+
+  /** A FETCH stands for its cursor's query (every candidate of the name, merged). */
+  private cursorLineage(s: SqlStatement): SqlStatement {
+    const name = s.cursorName;
+    if (s.kind !== 'FETCH' || name === undefined || this.masking === null) return s;
+    const list = this.cursors.get(name);
+    // A cursor this session never DECLAREd (opened by a function, or beyond the bound): assume the worst.
+    if (list === undefined || list.length === 0) return UNKNOWN_LINEAGE;
+    return mergeForMasking(list.map((c) => c.statement)) ?? UNKNOWN_LINEAGE;
+  }
+
+  /** Statements as the masker sees them, DECLAREs remembered in order (a FETCH may follow in the same Query). */
   private forMasking(statements: SqlStatement[]): SqlStatement[] {
     if (this.masking === null) return statements;
     return statements.map((s) => {
-      const name = s.cursorName;
-      if (name === undefined) return s;
-      if (s.kind === 'DECLARE') {
-        if (this.cursors.size < 1000 || this.cursors.has(name)) this.cursors.set(name, s);
-        return s;
-      }
-      if (s.kind === 'CLOSE') {
-        if (name === 'all') this.cursors.clear();
-        else this.cursors.delete(name);
-        return s;
-      }
-      if (s.kind === 'FETCH' && /^\s*fetch\b/i.test(s.text)) return this.cursors.get(name) ?? s;
-      return s;
+      this.registerCursor(s);
+      return this.cursorLineage(s);
     });
   }
 
+  /** Non-holdable cursors end with their transaction: those declared before this ReadyForQuery (status 'I') are gone. */
+  private forgetEndedCursors(): void {
+    for (const [name, list] of this.cursors) {
+      const kept = list.filter((c) => c.hold || c.sentAt >= this.rfqSeen);
+      for (const c of list) if (!kept.includes(c)) this.cursorChars -= c.statement.text.length;
+      if (kept.length === 0) this.cursors.delete(name);
+      else if (kept.length !== list.length) this.cursors.set(name, kept);
+    }
+  }
+
+  /** Masking statements of a prepared statement: every candidate of the name, merged. */
   private statementsOf(name: string): SqlStatement[] | undefined {
-    return name === '' ? this.unnamedStatement : this.namedStatements.get(name);
+    if (name === '') {
+      const unnamed = this.unnamedInPipeline ?? mergeForMasking(this.unnamedCandidates);
+      return unnamed === undefined ? undefined : [unnamed];
+    }
+    const merged = this.prepared.lineage(name);
+    return merged === undefined ? undefined : [merged];
+  }
+
+  /** An unnamed Parse was forwarded. */
+  private parsedUnnamed(statement: SqlStatement, fresh: boolean): void {
+    if (fresh) {
+      this.unnamedCandidates = [statement];
+      this.unnamedInPipeline = undefined;
+    } else {
+      this.unnamedInPipeline = statement;
+    }
+  }
+
+  /** Sync: the pipeline's unnamed Parse, if any, may or may not have run. */
+  private endPipeline(): void {
+    if (this.unnamedInPipeline !== undefined) {
+      const all = distinctStatements([...this.unnamedCandidates, this.unnamedInPipeline]);
+      this.unnamedCandidates = all.length > 16 ? [UNKNOWN_LINEAGE] : all;
+      this.unnamedInPipeline = undefined;
+    }
+    this.extendedSinceSync = false;
   }
 
   private onQuery(frame: Buffer, text: string): Promise<void> | undefined {
     const classification = this.opts.classifier.classify(text);
     if (classification.error === undefined && classification.statements.length === 0) {
       // Empty query: nothing to decide (or record), the backend answers EmptyQueryResponse.
-      this.forwardQuery(frame, [], undefined);
+      this.forwardQuery(frame, [], [], undefined);
       return undefined;
     }
     const guarded = guardSql(classification, this.prepared, this.opts.classifier);
@@ -557,11 +632,11 @@ export class PgSession {
       this.refuseSimple({ action: 'deny', rule: guarded.rule, message: guarded.message }, text, undefined);
       return undefined;
     }
-    const decision = this.opts.policy.decide(buildActivation(this.context(), { sql: guarded.facts }));
+    const decision = this.opts.policy.decide(buildActivation(this.context(), { sql: this.policyFacts(guarded.facts) }));
     const allow = (approvalId?: string): Promise<void> | undefined => {
       guarded.commit();
       const r = this.record(text, decision, guarded.statements, approvalId);
-      return this.afterRecord(r.durable, () => this.forwardQuery(frame, guarded.statements, r.ref));
+      return this.afterRecord(r.durable, () => this.forwardQuery(frame, classification.statements, guarded.masking, r.ref));
     };
     if (decision.action === 'allow') return allow();
     if (decision.action === 'deny') {
@@ -575,14 +650,17 @@ export class PgSession {
     });
   }
 
-  private forwardQuery(frame: Buffer, statements: SqlStatement[], ref: StatementRef): void {
-    this.expects.push({ kind: 'query', statements: this.forMasking(statements), rowSets: 0 });
+  /** `statements` as classified; `masking` one per statement the backend runs (statement-guard.ts). */
+  private forwardQuery(frame: Buffer, statements: SqlStatement[], masking: SqlStatement[], ref: StatementRef): void {
+    const mapped = this.forMasking(masking);
+    const lineage = this.masking === null ? NO_LINEAGE : resultLineage(statements, mapped);
+    this.expects.push({ kind: 'query', statements: mapped, rowSets: 0, copySets: 0, lineage });
     if (this.tracking) this.pendingOutcomes.push({ kind: 'query', ref, sent: performance.now(), index: 0 });
     this.rfqExpected++;
     this.toBackend(frame);
   }
 
-  private onParse(frame: Buffer, body: Buffer): Promise<void> | undefined {
+  private onParse(frame: Buffer, body: Buffer, fresh: boolean): Promise<void> | undefined {
     const msg = parseParse(body);
     const classification = this.opts.classifier.classify(msg.query);
     const guarded = guardSql(classification, this.prepared, this.opts.classifier, msg.name);
@@ -590,12 +668,11 @@ export class PgSession {
       this.refuseExtended({ action: 'deny', rule: guarded.rule, message: guarded.message }, msg.query, undefined);
       return undefined;
     }
-    const decision = this.opts.policy.decide(buildActivation(this.context(), { sql: guarded.facts }));
+    const decision = this.opts.policy.decide(buildActivation(this.context(), { sql: this.policyFacts(guarded.facts) }));
     const allow = (approvalId?: string): Promise<void> | undefined => {
       guarded.commit();
-      const forMasking = this.forMasking(guarded.statements);
-      if (msg.name === '') this.unnamedStatement = forMasking;
-      else this.namedStatements.set(msg.name, forMasking);
+      for (const s of guarded.masking) this.registerCursor(s);
+      if (msg.name === '') this.parsedUnnamed(mergeForMasking(guarded.masking) ?? UNKNOWN_LINEAGE, fresh);
       const r = this.record(msg.query, decision, guarded.statements, approvalId);
       return this.afterRecord(r.durable, () => {
         if (this.tracking) {
@@ -620,7 +697,8 @@ export class PgSession {
   private onBind(frame: Buffer, body: Buffer): Promise<void> | undefined {
     const { portal, statement } = parseBindNames(body);
     const need = bindNeedsDecision(this.prepared, statement);
-    const statements = this.statementsOf(statement) ?? [];
+    // A FETCH is masked by its cursor's query as the cursors stand now.
+    const statements = (this.statementsOf(statement) ?? []).map((s) => this.cursorLineage(s));
     const forward = (ref: StatementRef): void => {
       this.portals.set(portal, statements);
       this.toBackend(frame);
@@ -645,10 +723,10 @@ export class PgSession {
     const bodyStatements = need.bodies.flatMap((b) => b.statements);
     const text = bodyStatements.map((s) => s.text).join('; ');
     const decision = this.opts.policy.decide(
-      buildActivation(this.context(), { sql: { text, statements: statementFacts(bodyStatements) } }),
+      buildActivation(this.context(), { sql: this.policyFacts({ text, statements: statementFacts(bodyStatements) }) }),
     );
     const allow = (approvalId?: string): Promise<void> | undefined => {
-      this.portals.set(portal, bodyStatements);
+      this.portals.set(portal, statements);
       const r = this.record(text, decision, bodyStatements, approvalId);
       return this.afterRecord(r.durable, () => {
         this.toBackend(frame);
@@ -668,6 +746,12 @@ export class PgSession {
       this.refuseExtended(decision, text, bodyStatements, r.message, r.approvalId);
       return undefined;
     });
+  }
+
+  /** What the policy decides on: whole-row predicates name the masked columns they compare. */
+  private policyFacts(facts: SqlFacts): SqlFacts {
+    const columnsOf = this.masking?.maskedColumnsOf;
+    return columnsOf === undefined ? facts : expandWholeRowPredicates(facts, (t) => columnsOf.call(this.masking, t));
   }
 
   private context(): OperationContext {
@@ -739,6 +823,12 @@ export class PgSession {
     // The seq is taken synchronously; an unchanged one means the event was not taken (lenient mode after a failure).
     const after = events.lastSeq;
     const ref = before === undefined || after === undefined ? durable : after !== before ? after : undefined;
+    if (typeof ref === 'number' && this.opts.strictRecording === true) {
+      // Taken means written to the spool file (page cache) already; strict mode
+      // forwards now and ends the session if the fsync that follows fails.
+      void this.recordSafe(durable);
+      return { durable: undefined, ref };
+    }
     return { durable, ref };
   }
 
@@ -753,7 +843,7 @@ export class PgSession {
     );
   }
 
-  /** Forwards after the record is durable in strict mode; at once otherwise. */
+  /** Strict mode: forwards once the record is written (or refuses); at once otherwise. */
   private afterRecord(p: Promise<unknown> | undefined, forward: () => void): Promise<void> | undefined {
     if (p === undefined) {
       forward();
@@ -874,6 +964,13 @@ export class PgSession {
       case B.NoticeResponse:
         this.toClient(this.maskErrorFrame(frame));
         return undefined;
+      case B.NotificationResponse: {
+        // Another session's NOTIFY payload: free text from the database.
+        const r = this.masking?.maskNotification?.(frame);
+        if (r !== undefined) this.stats.masked += r.masked;
+        this.toClient(r === undefined ? frame : r.buf);
+        return undefined;
+      }
       case B.RowDescription:
         return this.onRowDescription(frame, body);
       case B.NoData: {
@@ -894,8 +991,13 @@ export class PgSession {
       case B.CopyOutResponse:
         if (this.masking !== null) {
           const head = this.expects[0];
-          const statements = head?.kind === 'query' ? head.statements : this.executing;
-          const copyStatement = statements?.find((s) => s.kind === 'COPY');
+          let copyStatement: SqlStatement | undefined;
+          if (head?.kind === 'query') {
+            // The n-th COPY of a Query sends the n-th CopyOutResponse; one more than foreseen gets the strictest lineage.
+            copyStatement = head.statements.filter((s) => s.kind === 'COPY')[head.copySets++] ?? UNKNOWN_LINEAGE;
+          } else {
+            copyStatement = this.executing?.find((s) => s.kind === 'COPY');
+          }
           this.copyMasker = this.masking.forCopy(copyStatement, parseCopyResponse(body));
         }
         this.toClient(frame);
@@ -938,6 +1040,7 @@ export class PgSession {
     this.rfqSeen++;
     this.endResult();
     this.executing = undefined;
+    if (status === 'I' && this.cursors.size > 0) this.forgetEndedCursors();
     if (this.tracking) {
       // The Query or pipeline is over: anything still pending was skipped by the backend.
       while (this.pendingOutcomes.length > 0) {
@@ -1021,8 +1124,7 @@ export class PgSession {
       if (head.injected) this.executing = head.statements;
       statement = head.statements?.find((s) => s.outputColumns !== undefined) ?? head.statements?.[0];
     } else if (head?.kind === 'query') {
-      const withRows = head.statements.filter((s) => s.outputColumns !== undefined);
-      statement = withRows[head.rowSets] ?? undefined;
+      statement = head.lineage(head.rowSets);
       head.rowSets++;
     }
     if (this.masking === null || !build) {

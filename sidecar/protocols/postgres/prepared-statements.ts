@@ -9,6 +9,7 @@
 // what the candidate lists guard against.
 import { scanSync } from 'libpg-query';
 import type { SqlStatement } from '../../../core/sql/types.js';
+import { distinctStatements, mergeForMasking, UNKNOWN_LINEAGE } from './masking-lineage.js';
 
 export interface PreparedBody {
   /** 'parse': decided when the Parse arrived; 'sql': made by a PREPARE statement, decided only on execution. */
@@ -18,9 +19,22 @@ export interface PreparedBody {
 
 export const MAX_PREPARED_NAMES = 10_000;
 export const MAX_BODIES_PER_NAME = 8;
+/** Statement text the masking history of a session may hold (characters). */
+export const MAX_HISTORY_CHARS = 8 * 1024 * 1024;
 
 export class PreparedStatements {
   private readonly byName = new Map<string, PreparedBody[]>();
+  /**
+   * For masking: every statement a name has stood for in this session. Never
+   * shortened by Close / DEALLOCATE / DISCARD, which the backend may have
+   * skipped (behind an error, in an aborted transaction) while the proxy
+   * forgot; the backend's statement is always among these. A name with too
+   * many, or beyond the name bound, masks as UNKNOWN_LINEAGE.
+   */
+  private readonly history = new Map<string, SqlStatement[]>();
+  private historyFull = false;
+  /** Text held by the history: bounded, a name beyond it masks as UNKNOWN_LINEAGE. */
+  private historyChars = 0;
 
   get(name: string): readonly PreparedBody[] | undefined {
     return this.byName.get(name);
@@ -37,6 +51,33 @@ export class PreparedStatements {
     const list = this.byName.get(name);
     if (list === undefined) this.byName.set(name, [body]);
     else list.push(body);
+    this.remember(name, body.statements);
+  }
+
+  private remember(name: string, statements: readonly SqlStatement[]): void {
+    const known = this.history.get(name);
+    if (known === undefined && this.history.size >= MAX_PREPARED_NAMES) {
+      this.historyFull = true;
+      return;
+    }
+    if (known !== undefined && known.includes(UNKNOWN_LINEAGE)) return;
+    const before = known ?? [];
+    const next = distinctStatements([...before, ...statements]);
+    const added = next.slice(before.length).reduce((n, st) => n + st.text.length, 0);
+    if (next.length > MAX_BODIES_PER_NAME * 2 || this.historyChars + added > MAX_HISTORY_CHARS) {
+      this.historyChars -= before.reduce((n, st) => n + st.text.length, 0);
+      this.history.set(name, [UNKNOWN_LINEAGE]);
+      return;
+    }
+    this.historyChars += added;
+    this.history.set(name, next);
+  }
+
+  /** The statement masking must assume `name` runs (every candidate merged); undefined for a name never seen. */
+  lineage(name: string): SqlStatement | undefined {
+    const known = this.history.get(name);
+    if (known === undefined) return this.historyFull ? UNKNOWN_LINEAGE : undefined;
+    return mergeForMasking(known);
   }
 
   remove(name: string): void {

@@ -97,12 +97,20 @@ export function createSessionMasking(spec: MaskingSpecLike | undefined, opts: { 
       if (copy.format !== 0) {
         throw new PgProxyError('PG_BACKEND_PROTOCOL', 'binary COPY cannot be masked; use text or CSV format');
       }
-      const text = statement?.text ?? '';
-      // Custom separators change how a line splits into fields; guessing wrong would leak.
-      if (/\b(delimiter|quote|escape)\b/i.test(text)) {
+      // The format as PostgreSQL parsed it (never the text: a column may be named csv).
+      const options = statement?.copyOptions ?? {};
+      // Custom separators change how a line splits into fields, another encoding the bytes; guessing wrong would leak.
+      if (options.delimiter !== undefined || options.quote !== undefined || options.escape !== undefined) {
         throw new PgProxyError('PG_BACKEND_PROTOCOL', 'COPY with custom DELIMITER, QUOTE or ESCAPE cannot be masked');
       }
-      const csv = /\bcsv\b/i.test(text);
+      if (options.encoding !== undefined && !/^(utf-?8|unicode)$/i.test(options.encoding)) {
+        throw new PgProxyError('PG_BACKEND_PROTOCOL', 'COPY with an ENCODING other than UTF8 cannot be masked');
+      }
+      const format = (options.format ?? 'text').toLowerCase();
+      if (format !== 'text' && format !== 'csv') {
+        throw new PgProxyError('PG_BACKEND_PROTOCOL', `COPY in format ${JSON.stringify(format)} cannot be masked; use text or CSV`);
+      }
+      const csv = format === 'csv';
       const columns = copyColumns(statement, copy.columnFormats.length);
       const detects = [...plan.columns, plan.rest].some((p) => p?.action.kind === 'detect');
       let maskedLines = 0;
@@ -127,5 +135,19 @@ export function createSessionMasking(spec: MaskingSpecLike | undefined, opts: { 
       return maskErrorFrame(f, masking, { touchedMaskedColumn: statements !== undefined && touchesMaskedColumn(allRefs(statements), masking) });
     },
     text: masking.hasDetectors ? { maskText: (s: string) => masking.maskText(s) } : null,
+    maskedColumnsOf: (table) => [...new Set(masking.columnRules(table, '*').map((r) => r.column))],
+    maskNotification(f) {
+      // 'A', int32 length, int32 pid, channel\0, payload\0
+      const channelEnd = f.indexOf(0, 9);
+      const payloadEnd = channelEnd < 0 ? -1 : f.indexOf(0, channelEnd + 1);
+      if (f.length < 11 || f[0] !== 0x41 || channelEnd < 0 || payloadEnd !== f.length - 1) {
+        throw new PgProxyError('PG_BACKEND_PROTOCOL', 'malformed NotificationResponse');
+      }
+      const payload = f.toString('utf8', channelEnd + 1, payloadEnd);
+      const json = masking.hasJsonRules || masking.hasDetectors ? masking.maskJsonText(payload) : undefined;
+      const r = json !== undefined && json.valid ? json : masking.maskText(payload);
+      if (r.masked === 0) return { buf: f, masked: 0 };
+      return { buf: frame(0x41, Buffer.concat([f.subarray(5, channelEnd + 1), Buffer.from(r.text, 'utf8'), Buffer.of(0)])), masked: r.masked };
+    },
   };
 }

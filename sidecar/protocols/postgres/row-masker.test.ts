@@ -591,7 +591,7 @@ describe('ErrorResponse / NoticeResponse', () => {
     expect(r.fields.find((f) => f.code === 'L')?.value).toBe('666');
   });
 
-  it('when the statement touched a masked column, DETAIL goes and quoted values in MESSAGE are redacted', () => {
+  it('when the statement touched a masked column, DETAIL and CONTEXT go and quoted values in MESSAGE are redacted', () => {
     const fields = [
       { code: 'S', value: 'ERROR' },
       { code: 'C', value: '22P02' },
@@ -605,7 +605,7 @@ describe('ErrorResponse / NoticeResponse', () => {
       '22P02',
       'invalid input syntax for type integer: "[REDACTED]"',
       MASKED_DETAIL,
-      'SQL statement "[REDACTED]"',
+      MASKED_DETAIL,
     ]);
     expect(r.masked).toBe(3);
   });

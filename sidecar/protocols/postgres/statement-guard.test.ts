@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import { initSqlParser, SqlClassifier } from '../../../core/sql/classify.js';
 import { MAX_BODIES_PER_NAME, PreparedStatements, preparedBodyText } from './prepared-statements.js';
-import { bindNeedsDecision, guardSql, type GuardedSql } from './statement-guard.js';
+import { bindNeedsDecision, expandWholeRowPredicates, guardSql, type GuardedSql } from './statement-guard.js';
 
 let classifier: SqlClassifier;
 beforeAll(async () => {
@@ -92,5 +92,40 @@ describe('guardSql', () => {
     const g = guard('SELECT a FROM t WHERE b = 1', p) as GuardedSql;
     expect(g.facts.text).toBe('SELECT a FROM t WHERE b = 1');
     expect(g.facts.statements[0]).toMatchObject({ kind: 'SELECT', tables: ['t'], hasWhere: true });
+  });
+});
+
+describe('expandWholeRowPredicates', () => {
+  const masked = (table: string | undefined): string[] =>
+    table === undefined || table === 'customers' || table === 'public.customers' ? ['ssn', 'card'] : [];
+  const predsOf = (text: string): unknown => {
+    const g = guard(text, new PreparedStatements());
+    if (g.refused) throw new Error(g.message);
+    return expandWholeRowPredicates(g.facts, masked).statements.map((s) => s.predicateColumns);
+  };
+
+  it.each([
+    ["SELECT id FROM customers c WHERE c::text LIKE '%987-%'"],
+    ["SELECT id FROM customers c WHERE (c).ssn LIKE '9%'"],
+    ["SELECT id FROM customers c WHERE row_to_json(c)->>'ssn' LIKE '9%'"],
+    ['SELECT id FROM customers c ORDER BY c'],
+    ["SELECT id FROM customers NATURAL JOIN (VALUES ('x')) v(ssn)"],
+  ])('a whole-row predicate names the masked columns of its table: %s', (text) => {
+    expect(predsOf(text)).toEqual([
+      [
+        { table: 'customers', column: '*' },
+        { table: 'customers', column: 'ssn' },
+        { table: 'customers', column: 'card' },
+      ],
+    ]);
+  });
+
+  it('leaves other predicates and other tables alone (the same object when nothing changes)', () => {
+    const g = guard("SELECT id FROM orders o WHERE o::text LIKE 'x' AND id > 1", new PreparedStatements());
+    if (g.refused) throw new Error(g.message);
+    expect(expandWholeRowPredicates(g.facts, masked)).toBe(g.facts);
+    const plain = guard("SELECT id FROM customers WHERE name = 'x'", new PreparedStatements());
+    if (plain.refused) throw new Error(plain.message);
+    expect(expandWholeRowPredicates(plain.facts, masked)).toBe(plain.facts);
   });
 });

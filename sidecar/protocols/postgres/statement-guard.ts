@@ -6,6 +6,7 @@
 // harmless-looking PREPARE cannot smuggle a DELETE past a rule.
 import type { SqlFacts, SqlStatementFacts } from '../../../core/policy/activation.js';
 import type { SqlClassification, SqlStatement } from '../../../core/sql/types.js';
+import { mergeForMasking } from './masking-lineage.js';
 import { preparedBodyText, type PreparedBody, type PreparedStatements } from './prepared-statements.js';
 
 export interface StatementClassifier {
@@ -25,6 +26,12 @@ export interface GuardedSql {
   facts: SqlFacts;
   /** Effective statements (EXECUTE replaced by the prepared body). */
   statements: SqlStatement[];
+  /**
+   * One statement per statement the backend runs, in order, for masking its
+   * results: an EXECUTE is every body its name may stand for, merged
+   * (masking-lineage.ts); everything else is itself.
+   */
+  masking: SqlStatement[];
   /** Applies the prepared-statement effects; call once the statement is allowed and forwarded. */
   commit(): void;
 }
@@ -32,6 +39,48 @@ export interface GuardedSql {
 /** Classifier output is plain JSON data (strings, booleans, arrays, plain objects): a valid fact value. */
 export function statementFacts(statements: readonly SqlStatement[]): SqlStatementFacts[] {
   return statements as unknown as SqlStatementFacts[];
+}
+
+/**
+ * A whole-row reference in a predicate (`WHERE c::text LIKE '%123%'`,
+ * `WHERE (c).ssn = …`, `ORDER BY c`, a NATURAL JOIN) compares every column of
+ * the row, masked ones included; the classifier cannot list them without the
+ * catalog. `columnsOf(table)` names the masked columns of a table (every
+ * masked column when the table is unknown): each is added beside the
+ * whole-row reference, so a rule that names masked columns
+ * (`s.predicateColumns.exists(c, c.column in ['ssn'])`) sees them. Facts
+ * without whole-row predicates are returned as they are.
+ */
+export function expandWholeRowPredicates(facts: SqlFacts, columnsOf: (table: string | undefined) => readonly string[]): SqlFacts {
+  // The common case allocates nothing.
+  if (!facts.statements.some((s) => Array.isArray(s.predicateColumns) && s.predicateColumns.some(isWholeRow))) return facts;
+  let changed = false;
+  const statements = facts.statements.map((s) => {
+    const preds = s.predicateColumns;
+    if (!Array.isArray(preds) || !preds.some((p) => isWholeRow(p))) return s;
+    const out: Array<{ table: string; column: string }> = [];
+    const seen = new Set<string>();
+    const add = (table: string, column: string): void => {
+      const key = `${table}\u0000${column}`;
+      if (seen.has(key)) return;
+      seen.add(key);
+      out.push({ table, column });
+    };
+    for (const p of preds as ReadonlyArray<{ table?: unknown; column?: unknown }>) {
+      const table = typeof p.table === 'string' ? p.table : '';
+      const column = typeof p.column === 'string' ? p.column : '';
+      add(table, column);
+      if (column === '*') for (const c of columnsOf(table === '' ? undefined : table)) add(table, c);
+    }
+    if (out.length === preds.length) return s;
+    changed = true;
+    return { ...s, predicateColumns: out };
+  });
+  return changed ? { text: facts.text, statements } : facts;
+}
+
+function isWholeRow(p: unknown): boolean {
+  return typeof p === 'object' && p !== null && (p as { column?: unknown }).column === '*';
 }
 
 function refuse(rule: BuiltinRefusal['rule'], message: string): BuiltinRefusal {
@@ -57,6 +106,7 @@ export function guardSql(
     return refuse('unparseable', `the statement cannot be parsed: ${classification.error.message}`);
   }
   const effective: SqlStatement[] = [];
+  const masking: SqlStatement[] = [];
   const effects: Array<() => void> = [];
   // PREPAREs earlier in the same text are visible to EXECUTEs later in it.
   const overlay = new Map<string, PreparedBody[]>();
@@ -85,6 +135,7 @@ export function guardSql(
       overlay.set(name, [...(overlay.get(name) ?? []), entry]);
       effects.push(() => prepared.add(name, entry));
       effective.push(s);
+      masking.push(s);
       continue;
     }
     if (executesPrepared(s)) {
@@ -95,6 +146,14 @@ export function guardSql(
       }
       if (s.kind !== 'EXECUTE') effective.push(s);
       for (const b of bodies) effective.push(...b.statements);
+      if (s.kind !== 'EXECUTE') {
+        masking.push(s);
+      } else {
+        // What the backend runs may be a body the proxy already forgot (a DEALLOCATE it skipped).
+        const mine = (overlay.get(name) ?? []).flatMap((b) => b.statements);
+        const known = prepared.lineage(name);
+        masking.push(mergeForMasking([...(known === undefined ? [] : [known]), ...mine, ...bodies.flatMap((b) => b.statements)]) ?? s);
+      }
       continue;
     }
     if (s.kind === 'DEALLOCATE') {
@@ -115,6 +174,7 @@ export function guardSql(
       effects.push(() => prepared.clear());
     }
     effective.push(s);
+    masking.push(s);
   }
 
   if (parseName !== undefined && parseName !== '') {
@@ -127,6 +187,7 @@ export function guardSql(
     refused: false,
     facts: { text: classification.text, statements: statementFacts(effective) },
     statements: effective,
+    masking,
     commit: () => {
       for (const e of effects) e();
     },
