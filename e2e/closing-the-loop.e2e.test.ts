@@ -8,13 +8,10 @@
 // (discovery and JWKS over HTTPS); people decide with `kubectl agentgate`.
 import { describe, it, expect, beforeAll, afterAll } from '@jest/globals';
 import { spawn } from 'node:child_process';
-import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import https from 'node:https';
-import type { AddressInfo } from 'node:net';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
-import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import pg from 'pg';
 import type { NoticeMessage } from 'pg-protocol/dist/messages.js';
 import { stringify } from 'yaml';
@@ -24,9 +21,9 @@ import { KubeClient } from '../operator/kube/kube-client.js';
 import { R } from '../operator/kube/resources.js';
 import { startPostgres, type PgServer } from '../testkit/postgres.js';
 import { runCommand, type RunResult } from '../testkit/processes.js';
-import { createTestCa } from '../testkit/test-certs.js';
 import { freePort as freeHostPort } from '../testkit/ports.js';
 import { startAgentPod, type AgentPod, type PodObject } from './harness/agent-pod.js';
+import { startOidcIssuer, type OidcIssuer } from './harness/oidc-issuer.js';
 import { startControlPlane, type ControlPlane } from './harness/control-plane.js';
 import {
   ROOT, buildOperator, freePort, kubectl, kubectlOk, settle, startOperator, waitReady, type OperatorProcess,
@@ -37,45 +34,6 @@ const NS = 'shop';
 const AGENT = 'agent-7@example.com';
 const AUDIENCE = 'agentgate';
 const SSN = '123-45-6789';
-
-interface Issuer {
-  url: string;
-  caFile: string;
-  token(sub: string): Promise<string>;
-  close(): Promise<void>;
-}
-
-/** An OIDC issuer of our own: discovery document and JWKS over HTTPS (its CA is the only thing the sidecar must trust). */
-async function startIssuer(dir: string): Promise<Issuer> {
-  const ca = await createTestCa('agentgate-e2e-oidc-ca');
-  const leaf = await ca.issue({ commonName: 'oidc.local', ips: ['127.0.0.1'], dnsNames: ['localhost'] });
-  const { publicKey, privateKey } = await generateKeyPair('ES256');
-  const jwk = { ...(await exportJWK(publicKey)), kid: 'e2e-1', alg: 'ES256', use: 'sig' };
-  let url = '';
-  const server = https.createServer({ cert: leaf.certPem, key: leaf.keyPem }, (req, res) => {
-    const body = req.url === '/.well-known/openid-configuration' ? { issuer: url, jwks_uri: `${url}/jwks` } : req.url === '/jwks' ? { keys: [jwk] } : undefined;
-    if (body === undefined) {
-      res.writeHead(404).end();
-      return;
-    }
-    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const caFile = join(dir, 'oidc-ca.crt');
-  await writeFile(caFile, ca.certPem);
-  return {
-    url,
-    caFile,
-    token: (sub) =>
-      new SignJWT({ groups: ['agents'] }).setProtectedHeader({ alg: 'ES256', kid: 'e2e-1' }).setIssuer(url).setSubject(sub)
-        .setAudience(AUDIENCE).setIssuedAt().setExpirationTime('2h').sign(privateKey),
-    close: () => new Promise<void>((r) => {
-      server.closeAllConnections();
-      server.close(() => r());
-    }),
-  };
-}
 
 const b64 = (s: string): string => Buffer.from(s).toString('base64');
 
@@ -177,7 +135,7 @@ describe('e2e: closing the loop (issue 5)', () => {
   let main = '';
   let admin: KubeClient;
   let db: PgServer | undefined;
-  let issuer: Issuer | undefined;
+  let issuer: OidcIssuer | undefined;
   let op: OperatorProcess | undefined;
   let webhookPort = 0;
   let transcriptDir = '';
@@ -195,7 +153,7 @@ describe('e2e: closing the loop (issue 5)', () => {
     if (!db) throw new Error('postgres not started');
     return db;
   };
-  const ISS = (): Issuer => {
+  const ISS = (): OidcIssuer => {
     if (!issuer) throw new Error('issuer not started');
     return issuer;
   };
@@ -228,11 +186,11 @@ describe('e2e: closing the loop (issue 5)', () => {
     return { client, notices, errors };
   }
 
-  /** `kubectl agentgate ARGS` as `user` would run it: kubectl finds the plugin on PATH. */
+  /** `kubectl agentgate ARGS` as `user` would run it: kubectl finds the plugin on PATH (bin/kubectl-agentgate: the build). */
   const kubectlAgentgate = (kubeconfig: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> =>
     new Promise((resolve, reject) => {
       const child = spawn('/usr/bin/kubectl', ['agentgate', ...args, '-n', NS], {
-        env: { ...process.env, KUBECONFIG: kubeconfig, PATH: `${join(tmp, 'bin')}:${process.env.PATH ?? ''}` },
+        env: { ...process.env, KUBECONFIG: kubeconfig, PATH: `${join(ROOT, 'bin')}:${process.env.PATH ?? ''}` },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       let stdout = '';
@@ -286,7 +244,7 @@ describe('e2e: closing the loop (issue 5)', () => {
       { database: 'shop' },
     );
 
-    issuer = await startIssuer(tmp);
+    issuer = await startOidcIssuer({ dir: tmp, audience: AUDIENCE });
 
     // The operator, as a process, with its webhooks registered by URL.
     webhookPort = await freePort();
@@ -312,10 +270,6 @@ describe('e2e: closing the loop (issue 5)', () => {
       contexts: [{ name: 'agent-sa', context: { cluster: 'e2e', user: 'agent-sa', namespace: NS } }],
       'current-context': 'agent-sa',
     }), { mode: 0o600 });
-    // kubectl finds `kubectl-agentgate` on PATH (the package installs it; here: the build).
-    await mkdir(join(tmp, 'bin'), { recursive: true });
-    await writeFile(join(tmp, 'bin', 'kubectl-agentgate'), `#!/bin/sh\nexec "${process.execPath}" "${join(ROOT, 'dist/cli/kubectl-agentgate.js')}" "$@"\n`);
-    await chmod(join(tmp, 'bin', 'kubectl-agentgate'), 0o755);
     agentToken = await issuer.token(AGENT);
   }, 60 * 60_000);
 

@@ -1,12 +1,14 @@
 // `make demo`: the whole product, end to end, on this machine. Each chapter
 // starts the real parts it needs and checks what it shows; a failed check
 // fails the demo.
+import { clusterChapter } from './demo/cluster.js';
 import { policyTesterChapter } from './demo/policy-tester.js';
 import { standalonePostgresChapter } from './demo/standalone-postgres.js';
 
 const chapters: [string, () => Promise<void>][] = [
   ['policy-tester', policyTesterChapter],
   ['postgres', standalonePostgresChapter],
+  ['cluster', clusterChapter],
 ];
 
 async function main(): Promise<void> {

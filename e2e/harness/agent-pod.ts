@@ -30,14 +30,16 @@ import { chmod, chown, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/p
 import { existsSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { KubeClient } from '../../operator/kube/kube-client.js';
 import { R } from '../../operator/kube/resources.js';
 import { freePort } from '../../testkit/ports.js';
 import { startProcess, type ManagedProcess } from '../../testkit/processes.js';
+import { findRepoRoot } from './control-plane-binaries.js';
 
 export const SIDECAR_CONTAINER = 'agentgate-sidecar';
-const ROOT = resolve(import.meta.dirname, '..', '..');
+// The checkout, from e2e/harness (tests) or dist/e2e/harness (the built kubelet stand-in) alike.
+const ROOT = findRepoRoot();
 /** The agentgate image's entrypoint, mapped to this checkout's build. */
 export const SIDECAR_ENTRYPOINT = [process.execPath, join(ROOT, 'dist/sidecar/main.js')];
 
