@@ -1,24 +1,13 @@
 // The sidecar container and its volumes, built from the injection config and
 // the pod's connections. The environment below is the contract with the
-// sidecar's injected mode (sidecar/main.ts reads it).
+// sidecar's injected mode (core/contracts/sidecar-env.ts names it for both).
 import type { V1Container, V1Volume } from '@kubernetes/client-node';
+import { SIDECAR_ENV } from '../../core/contracts/sidecar-env.js';
 import {
   CA_MOUNT_PATH, CA_VOLUME, SIDECAR_NAME, SPOOL_MOUNT_PATH, SPOOL_VOLUME, TOKEN_MOUNT_PATH, TOKEN_VOLUME, type InjectionConfig,
 } from './injection-config.js';
 
-export const SIDECAR_ENV = {
-  operatorUrl: 'AGENTGATE_OPERATOR_URL',
-  operatorCaFile: 'AGENTGATE_OPERATOR_CA_FILE',
-  tokenFile: 'AGENTGATE_TOKEN_FILE',
-  spoolDir: 'AGENTGATE_SPOOL_DIR',
-  adminPort: 'AGENTGATE_ADMIN_PORT',
-  podName: 'AGENTGATE_POD_NAME',
-  podNamespace: 'AGENTGATE_POD_NAMESPACE',
-  podUid: 'AGENTGATE_POD_UID',
-  serviceAccount: 'AGENTGATE_SERVICE_ACCOUNT',
-  connections: 'AGENTGATE_CONNECTIONS',
-  transparent: 'AGENTGATE_TRANSPARENT',
-} as const;
+export { SIDECAR_ENV };
 
 export function sidecarContainer(cfg: InjectionConfig, connectionNames: readonly string[]): V1Container {
   const probe = (path: string, period: number, failures: number): V1Container['startupProbe'] => ({

@@ -1,27 +1,14 @@
 // Injected mode's settings: the AGENTGATE_* environment the injection webhook
-// wrote into the sidecar container (operator/injection/sidecar-spec.ts is the
-// other side of this contract), each overridable by a flag. Validated once, at
+// wrote into the sidecar container (core/contracts/sidecar-env.ts is the
+// contract both sides import), each overridable by a flag. Validated once, at
 // start; every problem is reported together, naming the flag and variable.
 import { parseArgs } from 'node:util';
+import { SIDECAR_ENV } from '../../core/contracts/sidecar-env.js';
 import { parseDuration } from '../../core/policy/duration.js';
 import { UsageError } from '../standalone/pod-identity.js';
 
-/** The environment contract (same names as operator/injection/sidecar-spec.ts SIDECAR_ENV). */
-export const INJECTED_ENV = {
-  operatorUrl: 'AGENTGATE_OPERATOR_URL',
-  operatorCaFile: 'AGENTGATE_OPERATOR_CA_FILE',
-  tokenFile: 'AGENTGATE_TOKEN_FILE',
-  spoolDir: 'AGENTGATE_SPOOL_DIR',
-  adminPort: 'AGENTGATE_ADMIN_PORT',
-  adminHost: 'AGENTGATE_ADMIN_HOST',
-  podName: 'AGENTGATE_POD_NAME',
-  podNamespace: 'AGENTGATE_POD_NAMESPACE',
-  podUid: 'AGENTGATE_POD_UID',
-  serviceAccount: 'AGENTGATE_SERVICE_ACCOUNT',
-  connections: 'AGENTGATE_CONNECTIONS',
-  transparent: 'AGENTGATE_TRANSPARENT',
-  logLevel: 'AGENTGATE_LOG_LEVEL',
-} as const;
+/** The environment contract, shared with the injection webhook. */
+export const INJECTED_ENV = SIDECAR_ENV;
 
 export interface InjectedOptions {
   operatorUrl: string;
