@@ -141,7 +141,8 @@ export const DEFAULT_ACTIVATION_LIMITS: Readonly<ActivationLimits> = Object.free
 /** CEL-ready bindings, one entry per present top-level variable. */
 export type CelBindings = Readonly<Record<string, CelInput>>;
 
-type Mode = 'fact' | 'json';
+// 'converted': already a CEL value (converted and counted once, cached); counted as one value here
+type Mode = 'fact' | 'json' | 'converted';
 
 // Where a value sits, built only when an error needs to name it (building path
 // strings for every value would dominate the conversion).
@@ -163,8 +164,22 @@ function safeKey(k: string): string {
 }
 
 class Converter {
-  private total = 0;
-  constructor(private readonly limits: ActivationLimits) {}
+  private total: number;
+  constructor(
+    private readonly limits: ActivationLimits,
+    /** values already in the activation (cached parts) */
+    already = 0,
+  ) {
+    this.total = already;
+    if (already > limits.maxTotalValues) {
+      throw new ActivationLimitError('activation', `has more than ${limits.maxTotalValues} values`);
+    }
+  }
+
+  /** values counted so far */
+  get values(): number {
+    return this.total;
+  }
 
   /** A top-level map with a conversion mode per field; undefined fields are left out. */
   record(name: string, fields: ReadonlyArray<readonly [string, unknown, Mode]>): CelInput {
@@ -179,6 +194,12 @@ class Converter {
   convert(value: unknown, path: Path, mode: Mode, depth: number): CelInput {
     if (++this.total > this.limits.maxTotalValues) {
       throw new ActivationLimitError('activation', `has more than ${this.limits.maxTotalValues} values`);
+    }
+    if (mode === 'converted') {
+      if (depth >= this.limits.maxDepth) {
+        throw new ActivationLimitError(pathText(path), `is nested deeper than ${this.limits.maxDepth} levels`);
+      }
+      return value as CelInput;
     }
     switch (typeof value) {
       case 'string':
@@ -245,9 +266,15 @@ class Converter {
  */
 export function toCelBindings(activation: Activation, limits: ActivationLimits = DEFAULT_ACTIVATION_LIMITS): CelBindings {
   const c = new Converter(limits);
-  const { identity, connection, session } = activation;
   const out: Record<string, CelInput> = Object.create(null) as Record<string, CelInput>;
-  out['identity'] = c.record('identity', [
+  out['identity'] = convertIdentity(c, activation.identity);
+  out['connection'] = convertConnection(c, activation.connection);
+  convertPerCall(c, activation, out, undefined);
+  return out;
+}
+
+function convertIdentity(c: Converter, identity: Identity): CelInput {
+  return c.record('identity', [
     ['kind', identity.kind, 'fact'],
     ['sub', identity.sub, 'fact'],
     ['iss', identity.iss, 'fact'],
@@ -264,16 +291,24 @@ export function toCelBindings(activation: Activation, limits: ActivationLimits =
       'fact',
     ],
   ]);
-  out['connection'] = c.record('connection', [
+}
+
+function convertConnection(c: Converter, connection: ConnectionFacts): CelInput {
+  return c.record('connection', [
     ['name', connection.name, 'fact'],
     ['protocol', connection.protocol, 'fact'],
     ['host', connection.host, 'fact'],
     ['port', connection.port, 'fact'],
     ['labels', connection.labels, 'fact'],
   ]);
+}
+
+// session, now and the operation: new on every call.
+function convertPerCall(c: Converter, activation: Activation, out: Record<string, CelInput>, startedAt: CelInput | undefined): void {
+  const session = activation.session;
   out['session'] = c.record('session', [
     ['id', session.id, 'fact'],
-    ['startedAt', session.startedAt, 'fact'],
+    ['startedAt', startedAt ?? session.startedAt, startedAt === undefined ? 'fact' : 'converted'],
     ['statements', session.statements, 'fact'],
     ['denied', session.denied, 'fact'],
   ]);
@@ -307,7 +342,155 @@ export function toCelBindings(activation: Activation, limits: ActivationLimits =
       ['json', h.json, 'json'],
     ]);
   }
-  return out;
+}
+
+/** A converted identity or connection, or why it could not be converted. */
+type Converted = { ok: true; value: CelInput; values: number } | { ok: false; error: Error };
+
+/** The fields of an Identity that policies and applicability read, as they were when a cache entry was made. */
+export interface IdentityFields {
+  readonly kind: string;
+  readonly sub: string;
+  readonly iss: string;
+  readonly groups: readonly string[];
+  readonly claims: Identity['claims'];
+  readonly pod: PodFacts;
+  readonly podNamespace: string;
+  readonly podName: string;
+  readonly podServiceAccount: string;
+  readonly podLabels: PodFacts['labels'];
+}
+
+// a reassigned field is seen (and the identity converted again)
+interface CachedIdentity extends IdentityFields {
+  readonly converted: Converted;
+}
+
+interface CachedConnection {
+  readonly converted: Converted;
+  readonly name: string;
+  readonly protocol: string;
+  readonly host: string;
+  readonly port: number;
+  readonly labels: ConnectionFacts['labels'];
+}
+
+/** Whether the identity's fields are still the ones `c` was made from (reference equality, no deep walk). */
+export function sameIdentityFields(c: IdentityFields, i: Identity): boolean {
+  const pod = i.pod;
+  return (
+    c.kind === i.kind &&
+    c.sub === i.sub &&
+    c.iss === i.iss &&
+    c.groups === i.groups &&
+    c.claims === i.claims &&
+    c.pod === pod &&
+    c.podNamespace === pod.namespace &&
+    c.podName === pod.name &&
+    c.podServiceAccount === pod.serviceAccount &&
+    c.podLabels === pod.labels
+  );
+}
+
+/** The fields sameIdentityFields() compares, as they are now. */
+export function identityFields(i: Identity): IdentityFields {
+  const pod = i.pod;
+  return {
+    kind: i.kind,
+    sub: i.sub,
+    iss: i.iss,
+    groups: i.groups,
+    claims: i.claims,
+    pod,
+    podNamespace: pod.namespace,
+    podName: pod.name,
+    podServiceAccount: pod.serviceAccount,
+    podLabels: pod.labels,
+  };
+}
+
+function sameConnectionFields(c: CachedConnection, x: ConnectionFacts): boolean {
+  return c.name === x.name && c.protocol === x.protocol && c.host === x.host && c.port === x.port && c.labels === x.labels;
+}
+
+function convertOnce<T>(limits: ActivationLimits, convert: (c: Converter, facts: T) => CelInput, facts: T): Converted {
+  const c = new Converter(limits);
+  try {
+    return { ok: true, value: convert(c, facts), values: c.values };
+  } catch (err) {
+    if (err instanceof ActivationLimitError || err instanceof ActivationInvalidError) return { ok: false, error: err };
+    throw err;
+  }
+}
+
+/**
+ * toCelBindings() for a caller that passes the same identity and connection
+ * objects again and again (a session does): their CEL values are converted
+ * once per object and reused; session, now and the operation are converted on
+ * every call. The total-values bound still covers the whole activation (the
+ * cached parts count with the values they had when converted).
+ *
+ * Contract: an Identity or ConnectionFacts object, and everything it holds
+ * (groups, claims, pod, labels), must not be mutated in place once passed in;
+ * build a new object instead. A reassigned top-level or pod field is noticed
+ * (and converted again); a change inside a list or map is not.
+ */
+export class CachingConverter {
+  readonly #identities = new WeakMap<Identity, CachedIdentity>();
+  readonly #connections = new WeakMap<ConnectionFacts, CachedConnection>();
+  // session.startedAt is the same Date for the whole session; the time is compared too (Dates are mutable)
+  readonly #startedAt = new WeakMap<Date, { time: number; value: CelInput }>();
+
+  constructor(readonly limits: ActivationLimits = DEFAULT_ACTIVATION_LIMITS) {}
+
+  bindings(activation: Activation): CelBindings {
+    const identity = this.#identity(activation.identity);
+    if (!identity.ok) throw identity.error;
+    const connection = this.#connection(activation.connection);
+    if (!connection.ok) throw connection.error;
+    const c = new Converter(this.limits, identity.values + connection.values);
+    const out: Record<string, CelInput> = Object.create(null) as Record<string, CelInput>;
+    out['identity'] = identity.value;
+    out['connection'] = connection.value;
+    convertPerCall(c, activation, out, this.#startedAtValue(activation.session.startedAt));
+    return out;
+  }
+
+  #identity(identity: Identity): Converted {
+    const hit = this.#identities.get(identity);
+    if (hit !== undefined && sameIdentityFields(hit, identity)) return hit.converted;
+    const fields = identityFields(identity);
+    const converted = convertOnce(this.limits, convertIdentity, identity);
+    this.#identities.set(identity, { ...fields, converted });
+    return converted;
+  }
+
+  #connection(connection: ConnectionFacts): Converted {
+    const hit = this.#connections.get(connection);
+    if (hit !== undefined && sameConnectionFields(hit, connection)) return hit.converted;
+    const converted = convertOnce(this.limits, convertConnection, connection);
+    this.#connections.set(connection, {
+      converted,
+      name: connection.name,
+      protocol: connection.protocol,
+      host: connection.host,
+      port: connection.port,
+      labels: connection.labels,
+    });
+    return converted;
+  }
+
+  // undefined: not a valid Date, convert it per call (and fail there, with the usual error)
+  #startedAtValue(d: unknown): CelInput | undefined {
+    if (!(d instanceof Date)) return undefined;
+    const time = d.getTime();
+    if (Number.isNaN(time)) return undefined;
+    const hit = this.#startedAt.get(d);
+    if (hit !== undefined && hit.time === time) return hit.value;
+    const value = timestampFromDate(d);
+    this.#startedAt.set(d, { time, value });
+    return value;
+  }
 }
 
 /** Which protocol variables the activation carries. */

@@ -596,3 +596,70 @@ describe('settings of applicable policies', () => {
     expect(engine.applicable(saIdentity(), 'nope')).toEqual([]);
   });
 });
+
+describe('per-identity and per-connection caches', () => {
+  const labelRule = rule('tier', "identity.pod.labels.tier == 'batch' && connection.labels.env == 'prod'", 'allow');
+  const engine = (): PolicyEngine => PolicyEngine.compile([policy('p', [labelRule])], FAR);
+
+  it('a second identity object with other labels gets its own applicability and values', () => {
+    const e = engine();
+    const first = saIdentity();
+    const other = saIdentity({ pod: { namespace: NS, name: 'agent-1', serviceAccount: 'agent-sa', labels: { app: 'other' } } });
+    const third = saIdentity({ pod: { namespace: NS, name: 'agent-2', serviceAccount: 'agent-sa', labels: { app: 'agent', tier: 'web' } } });
+    expect(e.decide(sqlActivation({ identity: first })).action).toBe('allow');
+    const d = e.decide(sqlActivation({ identity: other }));
+    expect(d).toMatchObject({ action: 'deny', message: DEFAULT_DENY_MESSAGE, matched: [] });
+    expect(e.applicable(other, 'orders-db')).toEqual([]);
+    // applies, but the cached values of `first` must not leak into it
+    expect(e.decide(sqlActivation({ identity: third })).action).toBe('deny');
+    expect(e.decide(sqlActivation({ identity: first })).action).toBe('allow');
+  });
+
+  it('the same objects reused give the same decisions, per connection name', () => {
+    const e = engine();
+    const identity = saIdentity();
+    const prod = { name: 'orders-db', protocol: 'postgres' as const, host: 'db', port: 5432, labels: { env: 'prod' } };
+    const dev = { ...prod, labels: { env: 'dev' } };
+    const elsewhere = { ...prod, name: 'not-listed' };
+    for (let i = 0; i < 3; i++) {
+      expect(e.decide(sqlActivation({ identity, connection: prod })).action).toBe('allow');
+      expect(e.decide(sqlActivation({ identity, connection: dev })).action).toBe('deny');
+      expect(e.decide(sqlActivation({ identity, connection: elsewhere })).matched).toEqual([]);
+    }
+    expect(e.applicable(identity, 'orders-db').map((p) => p.key)).toEqual([`${NS}/p`]);
+    expect(e.applicable(identity, 'not-listed')).toEqual([]);
+  });
+
+  it('notices a reassigned field of a reused identity', () => {
+    const e = engine();
+    const identity = saIdentity();
+    expect(e.decide(sqlActivation({ identity })).action).toBe('allow');
+    identity.pod = { ...identity.pod, labels: { app: 'other' } };
+    expect(e.decide(sqlActivation({ identity })).matched).toEqual([]);
+    identity.pod = { ...identity.pod, labels: { app: 'agent', tier: 'web' } };
+    expect(e.decide(sqlActivation({ identity })).action).toBe('deny');
+  });
+
+  it('still bounds the whole activation when identity and connection are cached', () => {
+    const identity = saIdentity({ claims: { big: Array.from({ length: 30 }, (_, i) => i) } });
+    const connection = { name: 'orders-db', protocol: 'postgres' as const, host: 'db', port: 5432, labels: { env: 'prod' } };
+    const small = sqlActivation({ identity, connection });
+    const statements = Array.from({ length: 40 }, () => ({ kind: 'SELECT', tables: ['t'], functions: [], hasWhere: true }));
+    const big = sqlActivation({ identity, connection, sql: { text: 'SELECT 1', statements } });
+    // identity ~45 values, connection 7, session/now/sql of `small` ~12: under 100; `big` adds ~200
+    const e = PolicyEngine.compile([policy('p', [rule('a', 'true', 'allow')])], { ...FAR, activationLimits: { maxTotalValues: 100 } });
+    for (let i = 0; i < 2; i++) {
+      expect(e.decide(small).action).toBe('allow');
+      const d = e.decide(big);
+      expect(d.action).toBe('deny');
+      expect(d.message).toMatch(/more than 100 values/);
+    }
+    // the cached parts alone over the bound: denied on every call
+    const tight = PolicyEngine.compile([policy('p', [rule('a', 'true', 'allow')])], { ...FAR, activationLimits: { maxTotalValues: 40 } });
+    for (let i = 0; i < 2; i++) expect(tight.decide(small)).toMatchObject({ action: 'deny', message: expect.stringMatching(/more than 40 values/) });
+    // an identity over a per-value bound is refused on every call, not only the first
+    const long = saIdentity({ sub: 'x'.repeat(50) });
+    const short = PolicyEngine.compile([policy('p', [rule('a', 'true', 'allow')])], { ...FAR, activationLimits: { maxStringLength: 40 } });
+    for (let i = 0; i < 2; i++) expect(short.decide(sqlActivation({ identity: long })).action).toBe('deny');
+  });
+});

@@ -7,13 +7,16 @@
 // widely as its valid parts allow) and denies every request it applies to; a
 // request over the activation bounds is denied.
 import {
+  CachingConverter,
   DEFAULT_ACTIVATION_LIMITS,
-  presentProtocols,
-  toCelBindings,
+  identityFields,
+  sameIdentityFields,
   type Activation,
   type ActivationLimits,
   type CelBindings,
   type Identity,
+  type IdentityFields,
+  type ProtocolVariable,
 } from './activation.js';
 import { DEFAULT_CEL_LIMITS, DEFAULT_EVAL_LIMITS, EvalBudget, type CelLimits, type EvalLimits } from './cel-bounds.js';
 import { CelCompiler, type CelProgram, type ExpressionError } from './cel-program.js';
@@ -101,7 +104,28 @@ interface CompiledRule {
   action: PolicyAction;
   message: string | undefined;
   program: CelProgram;
+  /** PROTOCOL_BITS of the protocol variables the rule mentions (0: none, it applies to every operation) */
+  protocolBits: number;
 }
+
+const PROTOCOL_BITS: Readonly<Record<ProtocolVariable, number>> = { sql: 1, ssh: 2, http: 4 };
+
+function protocolBitsOf(protocols: Iterable<ProtocolVariable>): number {
+  let bits = 0;
+  for (const p of protocols) bits |= PROTOCOL_BITS[p];
+  return bits;
+}
+
+function presentProtocolBits(a: Activation): number {
+  return (a.sql !== undefined ? 1 : 0) | (a.ssh !== undefined ? 2 : 0) | (a.http !== undefined ? 4 : 0);
+}
+
+// Applicability of one identity object, per connection name (see PolicyEngine.matching).
+interface ApplicabilityEntry extends IdentityFields {
+  readonly byConnection: Map<string, CompiledPolicy[]>;
+}
+// Connection names come from the sidecar's configuration, but bound the map anyway.
+const MAX_CONNECTIONS_PER_IDENTITY = 64;
 
 interface CompiledPolicy {
   key: string;
@@ -244,7 +268,13 @@ function compileOne(
       return;
     }
     if (ACTIONS.has(action)) {
-      rules.push({ name: label, action: action as PolicyAction, message: rule.message ?? undefined, program: r.program });
+      rules.push({
+        name: label,
+        action: action as PolicyAction,
+        message: rule.message ?? undefined,
+        program: r.program,
+        protocolBits: protocolBitsOf(r.program.protocols),
+      });
     }
   });
 
@@ -289,12 +319,26 @@ function expressionError(policy: string, field: string, rule: string, expression
   });
 }
 
+/**
+ * Immutable once compiled, so it caches per identity and connection object:
+ * which policies apply (per identity object and connection name) and the CEL
+ * values of `identity` and `connection`. Callers must therefore not mutate an
+ * Identity or ConnectionFacts object (or what it holds) after passing it in;
+ * a session builds them once and passes the same objects with every
+ * operation. A reassigned field (e.g. `identity.pod = ...`) is noticed; an
+ * in-place change inside groups, claims or labels is not.
+ */
 export class PolicyEngine {
+  readonly #converter: CachingConverter;
+  readonly #applicability = new WeakMap<Identity, ApplicabilityEntry>();
+
   /** @internal use compilePolicies() or PolicyEngine.compile() */
   constructor(
     private readonly policies: readonly CompiledPolicy[],
     private readonly limits: { eval: EvalLimits; activation: ActivationLimits },
-  ) {}
+  ) {
+    this.#converter = new CachingConverter(limits.activation);
+  }
 
   /** Compiles the policies; throws PolicySetCompileError (with every error) if any policy has one. */
   static compile(policies: readonly AccessPolicyLike[], options: PolicyEngineOptions = {}): PolicyEngine {
@@ -335,7 +379,7 @@ export class PolicyEngine {
 
     let bindings: CelBindings;
     try {
-      bindings = toCelBindings(activation, this.limits.activation);
+      bindings = this.#converter.bindings(activation);
     } catch (err) {
       if (err instanceof ActivationLimitError || err instanceof ActivationInvalidError) {
         return { action: 'deny', message: err.message, matched: [], errors: [{ message: err.message }] };
@@ -343,59 +387,71 @@ export class PolicyEngine {
       throw err;
     }
 
-    const protocols = presentProtocols(activation);
+    const present = presentProtocolBits(activation);
     const budget = EvalBudget.start(this.limits.eval);
     const matched: RuleMatch[] = [];
-    const errors: DecisionError[] = [];
-    const messages = new Map<string, string>();
-    const record = (policy: string, rule: string, action: PolicyAction, message: string): void => {
-      matched.push({ policy, rule, action });
-      messages.set(`${policy}\u0000${rule}`, message);
-    };
+    const messages: string[] = []; // messages[i] belongs to matched[i]
+    let errors: DecisionError[] | undefined;
 
     for (const p of applicable) {
       if (p.invalid !== undefined) {
         const message = `policy ${p.key} is invalid and denies everything it applies to: ${p.invalid.message}`;
         const rule = p.invalid.rule ?? INVALID_POLICY_RULE;
-        record(p.key, rule, 'deny', message);
-        errors.push({ policy: p.key, rule, message });
+        matched.push({ policy: p.key, rule, action: 'deny' });
+        messages.push(message);
+        (errors ??= []).push({ policy: p.key, rule, message });
         continue;
       }
       for (const r of p.rules) {
         // A rule about SQL says nothing about an SSH command or an HTTP request.
-        if (r.program.protocols.size > 0 && ![...r.program.protocols].some((v) => protocols.has(v))) continue;
+        if (r.protocolBits !== 0 && (r.protocolBits & present) === 0) continue;
         const outcome = r.program.evaluate(bindings, budget.forRule());
         if (!outcome.ok) {
           const at = outcome.line !== undefined ? `, at ${outcome.line}:${outcome.column ?? 1}` : '';
           const message = `rule ${r.name} failed to evaluate: ${outcome.reason} (policy ${p.key}${at})`;
-          record(p.key, r.name, 'deny', message);
-          errors.push({ policy: p.key, rule: r.name, message });
+          matched.push({ policy: p.key, rule: r.name, action: 'deny' });
+          messages.push(message);
+          (errors ??= []).push({ policy: p.key, rule: r.name, message });
         } else if (outcome.value) {
-          record(p.key, r.name, r.action, ruleMessage(r, p.key));
+          matched.push({ policy: p.key, rule: r.name, action: r.action });
+          messages.push(ruleMessage(r, p.key));
         }
       }
     }
 
-    const errorsOut = errors.length > 0 ? errors : undefined;
     for (const action of ['deny', 'review', 'allow'] as const) {
-      const first = matched.find((m) => m.action === action);
+      const i = matched.findIndex((m) => m.action === action);
+      const first = matched[i];
       if (first === undefined) continue;
       const approval = action === 'review' ? applicable.find((p) => p.key === first.policy)?.approval : undefined;
       return {
         action,
         policy: first.policy,
         rule: first.rule,
-        message: messages.get(`${first.policy}\u0000${first.rule}`) ?? DEFAULT_DENY_MESSAGE,
+        message: messages[i] ?? DEFAULT_DENY_MESSAGE,
         approval,
         matched,
-        errors: errorsOut,
+        errors,
       };
     }
-    return { action: 'deny', message: DEFAULT_DENY_MESSAGE, matched, errors: errorsOut };
+    return { action: 'deny', message: DEFAULT_DENY_MESSAGE, matched, errors };
   }
 
+  // Cached per identity object and connection name: the engine never changes
+  // and (by contract) neither does the identity; a reassigned field starts over.
   private matching(identity: Identity, connectionName: string): CompiledPolicy[] {
-    return this.policies.filter((p) => applies(p, identity, connectionName));
+    let entry = this.#applicability.get(identity);
+    if (entry === undefined || !sameIdentityFields(entry, identity)) {
+      entry = { ...identityFields(identity), byConnection: new Map() };
+      this.#applicability.set(identity, entry);
+    }
+    let found = entry.byConnection.get(connectionName);
+    if (found === undefined) {
+      found = this.policies.filter((p) => applies(p, identity, connectionName));
+      if (entry.byConnection.size >= MAX_CONNECTIONS_PER_IDENTITY) entry.byConnection.clear();
+      entry.byConnection.set(connectionName, found);
+    }
+    return found;
   }
 }
 
