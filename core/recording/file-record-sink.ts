@@ -1,10 +1,14 @@
 // A RecordSink that writes transcripts to a directory (standalone mode,
 // --record-dir): DIR/<sessionId>.jsonl holds the chained events, stored once
 // each however often they are shipped (dedupe by seq, chain checked), and
-// DIR/<sessionId>.summary.json mirrors SessionRecord.spec.
+// DIR/<sessionId>.summary.json mirrors SessionRecord.spec. The transcript is
+// appended and fdatasynced once per batch through one descriptor per open
+// session; the summary is derived state (a restart rebuilds it from the
+// transcript), so it is rewritten at most every `summaryIntervalMs`, at once
+// for a session's first batch and at its end, and by close().
 
 import { constants as fsc } from 'node:fs';
-import { mkdir, open, rename, stat } from 'node:fs/promises';
+import { mkdir, open, rename, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ChainConflictError, RecordingError } from './errors.js';
 import type { Protocol, RecordEvent, SessionCounts, SessionOutcome, SessionStartData } from './events.js';
@@ -33,6 +37,16 @@ interface SinkSession {
   lastSeq: number;
   lastHash: string;
   summary: SessionSummary;
+  fd?: FileHandle | undefined;
+  /** When this sink last wrote the summary (0 = not yet). */
+  summaryAt?: number;
+  /** The summary on disk is behind; a timer will write it. */
+  summaryTimer?: NodeJS.Timeout | undefined;
+}
+
+export interface FileRecordSinkOptions {
+  /** Least time between two summary rewrites of an open session. Default 1000 ms. */
+  summaryIntervalMs?: number;
 }
 
 const SESSION_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
@@ -41,8 +55,28 @@ export class FileRecordSink implements RecordSink {
   private readonly states = new Map<string, SinkSession>();
   private readonly locks = new Map<string, Promise<unknown>>();
   private dirReady: Promise<void> | null = null;
+  private readonly summaryIntervalMs: number;
 
-  constructor(readonly dir: string) {}
+  constructor(
+    readonly dir: string,
+    opts: FileRecordSinkOptions = {},
+  ) {
+    this.summaryIntervalMs = opts.summaryIntervalMs ?? 1000;
+  }
+
+  /** Write every lagging summary and close the open transcripts. */
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.locks.values()]);
+    for (const [id, st] of this.states) {
+      if (st.summaryTimer) {
+        clearTimeout(st.summaryTimer);
+        st.summaryTimer = undefined;
+        await this.writeSummary(st.summary);
+      }
+      await st.fd?.close().catch(() => undefined);
+      this.states.delete(id);
+    }
+  }
 
   transcriptPath(sessionId: string): string {
     return join(this.dir, `${sessionId}.jsonl`);
@@ -87,21 +121,61 @@ export class FileRecordSink implements RecordSink {
       lastSeq = e.seq;
       lastHash = e.hash;
     }
+    const ended = summary.outcome !== null;
+    const next: SinkSession = { ...state, lastSeq, lastHash, summary };
     if (lines.length > 0) {
-      const fh = await open(this.transcriptPath(sessionId), fsc.O_WRONLY | fsc.O_APPEND | fsc.O_CREAT, 0o600);
       try {
-        await fh.writeFile(lines.join(''), 'utf8');
-        await fh.datasync();
-      } finally {
-        await fh.close();
+        next.fd ??= await open(this.transcriptPath(sessionId), fsc.O_WRONLY | fsc.O_APPEND | fsc.O_CREAT, 0o600);
+        await next.fd.writeFile(lines.join(''), 'utf8');
+        await next.fd.datasync();
+      } catch (err) {
+        // Reopen next time; the stored position stays what it was (reload from the transcript).
+        await next.fd?.close().catch(() => undefined);
+        if (state.summaryTimer) clearTimeout(state.summaryTimer);
+        this.states.delete(sessionId);
+        throw err;
       }
       summary.transcript.events = lastSeq;
       summary.transcript.lastHash = lastHash;
-      await this.writeSummary(summary);
+      const now = Date.now();
+      if (ended || next.summaryAt === undefined || now - next.summaryAt >= this.summaryIntervalMs) {
+        if (next.summaryTimer) clearTimeout(next.summaryTimer);
+        next.summaryTimer = undefined;
+        next.summaryAt = now;
+        await this.writeSummary(summary);
+      } else {
+        next.summaryTimer ??= this.lagTimer(sessionId, next.summaryAt + this.summaryIntervalMs - now);
+      }
     }
-    if (summary.outcome !== null) this.states.delete(sessionId);
-    else this.states.set(sessionId, { lastSeq, lastHash, summary });
+    if (ended) {
+      this.states.delete(sessionId);
+      await next.fd?.close().catch(() => undefined);
+    } else this.states.set(sessionId, next);
     return { ackedThrough: lastSeq };
+  }
+
+  /** Writes a lagging summary later, under the session's lock. */
+  private lagTimer(sessionId: string, ms: number): NodeJS.Timeout {
+    const t = setTimeout(() => {
+      const prev = this.locks.get(sessionId) ?? Promise.resolve();
+      const run = prev
+        .catch(() => undefined)
+        .then(async () => {
+          const st = this.states.get(sessionId);
+          if (!st || st.summaryTimer !== t) return;
+          st.summaryTimer = undefined;
+          st.summaryAt = Date.now();
+          await this.writeSummary(st.summary);
+        })
+        .catch(() => undefined); // the next batch or close() writes it again
+      this.locks.set(sessionId, run);
+      void run.finally(() => {
+        if (this.locks.get(sessionId) === run) this.locks.delete(sessionId);
+      });
+    }, Math.max(0, ms));
+    // A lagging summary must not keep the process alive; session end and close() write it.
+    t.unref();
+    return t;
   }
 
   /** The stored summary of a session, or null when there is none. */

@@ -28,6 +28,16 @@ function chain(sessionId: string, n: number): RecordEvent[] {
   return events;
 }
 
+describe('newEventId pool', () => {
+  it('stays unique, valid and ordered across many pool refills', () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 5000; i++) ids.push(newEventId(10_000 + Math.floor(i / 1000)));
+    expect(ids.every(isEventId)).toBe(true);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect([...ids].sort()).toEqual(ids);
+  });
+});
+
 describe('canonicalJson', () => {
   it('sorts keys at every depth and drops undefined properties', () => {
     expect(canonicalJson({ b: 1, a: { d: [1, 'x', null], c: true }, u: undefined })).toBe(

@@ -1,5 +1,7 @@
 // Builds the chained events of one session and hands them to the spool.
-// `record()` resolves once the event is fsynced. In strict mode any failure to
+// `record()` writes the event to the spool file synchronously (when it returns,
+// `lastSeq` has moved and the line is in the page cache) and resolves once the
+// event is fsynced (group commit, see spool.ts). In strict mode any failure to
 // record rejects (the caller refuses or ends the session, invariant 4); in
 // lenient mode the event is dropped, `onError` is told, and the session goes on.
 
@@ -13,9 +15,9 @@ import {
   type SessionCounts,
   type SessionOutcome,
   type SessionStartData,
-  type UnhashedEvent,
 } from './events.js';
-import { computeEventHash, genesisHash } from './hash-chain.js';
+import { canonicalJson } from './canonical-json.js';
+import { genesisHash, sha256Hex } from './hash-chain.js';
 import { assertNoSecretFields } from './secret-fields.js';
 import type { Spool } from './spool.js';
 
@@ -145,6 +147,8 @@ export class SessionRecording {
       // Nothing was queued, so the chain is unchanged; a secret field is the caller's bug.
       const e = toRecordingError(err);
       if (e.code === 'RECORD_SECRET_FIELD' || this.strict) throw e;
+      // A file that cannot be written stays broken: lenient mode stops recording this session.
+      if (e.code === 'RECORD_SPOOL_WRITE') this.failure = e;
       this.opts.onError?.(e, this.sessionId);
       return null;
     }
@@ -201,17 +205,25 @@ export function buildEvent<T extends RecordEventType>(
 ): RecordEvent {
   // Round-trip through JSON so the hashed form is exactly what is stored (undefined dropped).
   const cleanData = JSON.parse(JSON.stringify(data)) as EventDataMap[T];
-  const unhashed = {
+  const id = newEventId(nowMs);
+  const ts = new Date(nowMs).toISOString();
+  // The canonical form of the envelope, keys already in sorted order (hash-chain.ts
+  // computeEventHash gives the same text; only `data` needs the generic walk).
+  const canonical =
+    `{"data":${canonicalJson(cleanData)},"id":${JSON.stringify(id)},"prevHash":${JSON.stringify(prevHash)},` +
+    `"seq":${JSON.stringify(seq)},"sessionId":${JSON.stringify(sessionId)},"ts":${JSON.stringify(ts)},` +
+    `"type":${JSON.stringify(type)},"v":${JSON.stringify(RECORD_EVENT_VERSION)}}`;
+  return {
     v: RECORD_EVENT_VERSION,
-    id: newEventId(nowMs),
+    id,
     sessionId,
     seq,
-    ts: new Date(nowMs).toISOString(),
+    ts,
     type,
     data: cleanData,
     prevHash,
-  } as UnhashedEvent;
-  return { ...unhashed, hash: computeEventHash(unhashed) } as RecordEvent;
+    hash: sha256Hex(canonical),
+  } as RecordEvent;
 }
 
 function splitText(text: string, size: number): string[] {

@@ -2,7 +2,9 @@
 // RecordSink, one session batch at a time. A failure backs that session off
 // exponentially (with jitter) without blocking the others; an ack is written
 // to disk before the next batch, and a session that has ended and is fully
-// acknowledged is deleted from the spool.
+// acknowledged is deleted from the spool. Batches, not events: new durable
+// events are shipped `batchDelayMs` after the first of them, or at once when a
+// session has a full batch waiting or a session ended.
 
 import type { RecordEvent } from './events.js';
 import type { Spool, SpoolSessionInfo } from './spool.js';
@@ -26,8 +28,10 @@ export interface ShipperOptions {
   maxBatchBytes?: number;
   initialBackoffMs?: number;
   maxBackoffMs?: number;
-  /** Poll interval when idle (the spool also wakes the shipper on every durable append). */
+  /** Poll interval when idle (the spool also wakes the shipper when events become durable). */
   idleMs?: number;
+  /** How long new durable events wait for more to join their batch. Default 25 ms. */
+  batchDelayMs?: number;
   onError?: (err: unknown, info: { sessionId: string; attempt: number; delayMs: number }) => void;
   onShipped?: (info: { sessionId: string; ackedThrough: number; events: number }) => void;
 }
@@ -60,7 +64,19 @@ export class Shipper {
   private wakeUp: (() => void) | null = null;
   private woken = false;
   private progressWaiters: Array<() => void> = [];
-  private readonly onDurable = (): void => this.wake();
+  private readonly batchDelayMs: number;
+  private batchTimer: NodeJS.Timeout | null = null;
+  private readonly onDurable = (sessionId: string): void => {
+    const info = this.spool.session(sessionId);
+    if (info && (info.ended || info.durableSeq - info.ackedSeq >= this.maxBatchEvents)) {
+      this.wake();
+      return;
+    }
+    this.batchTimer ??= setTimeout(() => {
+      this.batchTimer = null;
+      this.wake();
+    }, this.batchDelayMs);
+  };
   readonly stats: ShipperStats = { batches: 0, events: 0, failures: 0, deletedSessions: 0 };
 
   constructor(opts: ShipperOptions) {
@@ -71,6 +87,7 @@ export class Shipper {
     this.initialBackoffMs = opts.initialBackoffMs ?? 200;
     this.maxBackoffMs = opts.maxBackoffMs ?? 30_000;
     this.idleMs = opts.idleMs ?? 5_000;
+    this.batchDelayMs = opts.batchDelayMs ?? 25;
     this.onError = opts.onError;
     this.onShipped = opts.onShipped;
   }
@@ -85,6 +102,8 @@ export class Shipper {
   async stop(): Promise<void> {
     this.stopped = true;
     this.spool.off('durable', this.onDurable);
+    if (this.batchTimer) clearTimeout(this.batchTimer);
+    this.batchTimer = null;
     this.wake();
     await this.running;
     this.running = null;
@@ -92,6 +111,8 @@ export class Shipper {
   }
 
   wake(): void {
+    if (this.batchTimer) clearTimeout(this.batchTimer);
+    this.batchTimer = null;
     this.woken = true;
     const w = this.wakeUp;
     this.wakeUp = null;
@@ -156,8 +177,12 @@ export class Shipper {
         }
         if (s.ackedSeq < s.durableSeq) {
           await this.shipOne(s);
-          // More may be waiting in this session: come straight back.
-          nextAt = now;
+          // More may be waiting in this session: a full batch or the end goes at once, a few wait to be joined.
+          const after = this.spool.session(s.sessionId);
+          if (after && (after.ackedSeq < after.durableSeq || after.ended)) {
+            const full = after.ended || after.durableSeq - after.ackedSeq >= this.maxBatchEvents;
+            nextAt = Math.min(nextAt, full ? now : Date.now() + this.batchDelayMs);
+          }
         } else if (s.ended) {
           await this.spool.deleteSession(s.sessionId).then(
             () => {

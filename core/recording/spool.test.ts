@@ -2,8 +2,8 @@ import { describe, it, expect, afterAll } from '@jest/globals';
 import { appendFile, readdir, readFile, rm, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FileRecordSink } from './file-record-sink.js';
-import { verifyChain } from './hash-chain.js';
-import { Recorder } from './session-recorder.js';
+import { computeEventHash, genesisHash, verifyChain } from './hash-chain.js';
+import { buildEvent, Recorder } from './session-recorder.js';
 import { Shipper, type RecordSink, type ShipBatch } from './shipper.js';
 import { Spool } from './spool.js';
 import { readJsonl, START, tempDir } from './test-helpers.js';
@@ -91,6 +91,58 @@ describe('Spool', () => {
     await appendFile(join(d, 'spool.lock'), '999999999\n'); // no such process: stale
     const spool = await Spool.open({ dir: d });
     expect((await readFile(join(d, 'spool.lock'), 'utf8')).trim()).toBe(String(process.pid));
+    await spool.close();
+  });
+});
+
+describe('group commit with a window', () => {
+  it('writes at enqueue, resolves appends only after a sync, and loses nothing written when the process crashes first', async () => {
+    const d = await dir('spool-window');
+    // A window far longer than the test: nothing is synced unless drain() asks.
+    const spool1 = await Spool.open({ dir: d, syncDelayMs: 600_000 });
+    let prev = genesisHash('sess-w');
+    const events = [buildEvent('sess-w', 1, prev, 1_700_000_000_000, 'session.start', START)];
+    prev = events[0]!.hash;
+    for (let i = 2; i <= 6; i++) {
+      const e = buildEvent('sess-w', i, prev, 1_700_000_000_000 + i, 'statement', { text: `select ${i}`, decision: allow });
+      expect(e.hash).toBe(computeEventHash(e));
+      events.push(e);
+      prev = e.hash;
+    }
+    let settled = 0;
+    const pending = events.map((e) => spool1.enqueue(e).then(() => settled++));
+    await new Promise((r) => setImmediate(r));
+    expect(settled).toBe(0);
+    expect(spool1.stats.fsyncs).toBe(0);
+    expect(spool1.session('sess-w')).toMatchObject({ durableSeq: 0 });
+    // Every line is in the file already (page cache), before any fsync.
+    expect((await readJsonl(join(d, 'sess-w.jsonl'))).map((e) => e.seq)).toEqual([1, 2, 3, 4, 5, 6]);
+
+    // The crash: spool1 is dropped without close; a new process opens the directory.
+    const spool2 = await Spool.open({ dir: d });
+    expect(spool2.session('sess-w')).toMatchObject({ durableSeq: 6, ended: false });
+    expect(spool2.orphans()).toEqual([expect.objectContaining({ sessionId: 'sess-w', lastSeq: 6, lastHash: prev })]);
+    const read = await spool2.readBatch('sess-w', 0);
+    expect(read.map((e) => e.id)).toEqual(events.map((e) => e.id));
+    expect(verifyChain(read)).toMatchObject({ ok: true, count: 6 });
+    await spool2.close();
+
+    // The dropped object's appends settle only once a sync ran (one for all six).
+    expect(settled).toBe(0);
+    await spool1.drain();
+    await Promise.all(pending);
+    expect(settled).toBe(6);
+    expect(spool1.stats.fsyncs).toBe(1);
+    await spool1.close();
+  });
+
+  it('refuses at enqueue, synchronously, an event whose bytes cannot be written', async () => {
+    const d = await dir('spool-write-fail');
+    const spool = await Spool.open({ dir: d, syncDelayMs: 600_000 });
+    await symlink('/dev/full', join(d, 'sess-x.jsonl'));
+    const e = buildEvent('sess-x', 1, genesisHash('sess-x'), 1_700_000_000_000, 'session.start', START);
+    expect(() => spool.enqueue(e)).toThrow(expect.objectContaining({ code: 'RECORD_SPOOL_WRITE' }));
+    expect(spool.session('sess-x')).toMatchObject({ broken: true, durableSeq: 0 });
     await spool.close();
   });
 });

@@ -1,13 +1,17 @@
 // The spool: one append-only JSONL file per session in a directory the sidecar
-// owns. An append is acknowledged only after the bytes are fsynced (group
-// commit: appends that arrive while one fsync runs share the next one). The
+// owns, each held open by one descriptor. `enqueue` writes the event's line to
+// the file synchronously (it is in the kernel's page cache when enqueue
+// returns, so a crash of this process loses nothing), and its promise settles
+// after fdatasync. Syncs are group-committed: at most one runs at a time, each
+// starts `syncDelayMs` after the first append it covers and covers every
+// append made before it starts. The
 // ack position of each session lives beside it in `<id>.ack`, replaced
 // atomically. A crash can only tear the tail of a file; reopening truncates a
 // torn tail and reports sessions that never ended as orphans.
 
 import { EventEmitter } from 'node:events';
-import { constants as fsc } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
+import { closeSync, constants as fsc, fdatasync, openSync, writeSync } from 'node:fs';
+import { mkdir, open, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RecordingError, SpoolFullError, SpoolLockedError, SpoolWriteError } from './errors.js';
 import type { RecordEvent } from './events.js';
@@ -21,6 +25,8 @@ export interface SpoolOptions {
   maxBytes?: number;
   /** Upper bound for one event line. Default 1 MiB. */
   maxEventBytes?: number;
+  /** How long a sync waits after the first append it will cover, so bursts share one fdatasync. Default 5 ms. */
+  syncDelayMs?: number;
 }
 
 export interface SpoolSessionInfo {
@@ -47,7 +53,10 @@ export interface OrphanSession {
 interface SessionState {
   sessionId: string;
   path: string;
-  fd: FileHandle | null;
+  /** Open from the first append to session.end's sync (or close). */
+  fd: number | null;
+  /** The file was created by this process and the directory entry is not synced yet. */
+  dirDirty: boolean;
   bytes: number;
   queuedSeq: number;
   queuedEnd: boolean;
@@ -62,7 +71,7 @@ interface SessionState {
 
 interface Pending {
   state: SessionState;
-  line: Buffer;
+  size: number;
   event: RecordEvent;
   resolve: () => void;
   reject: (err: Error) => void;
@@ -81,8 +90,11 @@ export class Spool extends EventEmitter {
   readonly stats = { appends: 0, fsyncs: 0 };
   private readonly sessionsById = new Map<string, SessionState>();
   private readonly orphanList: OrphanSession[] = [];
+  readonly syncDelayMs: number;
+  /** Written, waiting for the next sync. */
   private queue: Pending[] = [];
-  private flushing: Promise<void> | null = null;
+  private syncing: Promise<void> | null = null;
+  private syncTimer: NodeJS.Timeout | null = null;
   private totalBytes = 0;
   private queuedBytes = 0;
   private closed = false;
@@ -92,6 +104,7 @@ export class Spool extends EventEmitter {
     this.dir = opts.dir;
     this.maxBytes = opts.maxBytes ?? 256 * 1024 * 1024;
     this.maxEventBytes = opts.maxEventBytes ?? 1024 * 1024;
+    this.syncDelayMs = opts.syncDelayMs ?? 5;
   }
 
   static async open(opts: SpoolOptions): Promise<Spool> {
@@ -106,7 +119,7 @@ export class Spool extends EventEmitter {
     return spool;
   }
 
-  /** Bytes currently held on disk plus bytes queued for the next fsync. */
+  /** Bytes synced plus bytes written and waiting for the next fsync. */
   get bytes(): number {
     return this.totalBytes + this.queuedBytes;
   }
@@ -131,9 +144,12 @@ export class Spool extends EventEmitter {
   }
 
   /**
-   * Queue an event. Throws synchronously (nothing queued) when the event is
-   * invalid, out of order, too large, the spool is full, or the session's
-   * file is broken; otherwise returns a promise that settles after fsync.
+   * Write an event to its session's file (synchronously: when this returns the
+   * line is in the page cache and survives a crash of this process). Throws
+   * synchronously (nothing taken) when the event is invalid, out of order, too
+   * large, the spool is full, or the file cannot be written (the session is
+   * then broken and takes no more events); otherwise returns a promise that
+   * settles after the line is fdatasynced (within about `syncDelayMs` plus one sync).
    */
   enqueue(event: RecordEvent): Promise<void> {
     if (this.closed) throw new RecordingError('RECORD_SPOOL_CLOSED', 'spool is closed');
@@ -167,14 +183,15 @@ export class Spool extends EventEmitter {
       state = newState(event.sessionId, join(this.dir, `${event.sessionId}.jsonl`));
       this.sessionsById.set(event.sessionId, state);
     }
+    this.writeLine(state, line);
     state.queuedSeq = event.seq;
     if (event.type === 'session.end') state.queuedEnd = true;
     this.queuedBytes += line.length;
     const s = state;
     const done = new Promise<void>((resolve, reject) => {
-      this.queue.push({ state: s, line, event, resolve, reject });
+      this.queue.push({ state: s, size: line.length, event, resolve, reject });
     });
-    this.scheduleFlush();
+    this.scheduleSync();
     return done;
   }
 
@@ -229,8 +246,7 @@ export class Spool extends EventEmitter {
     if (!(state.ended && state.ackedSeq >= state.durableSeq)) {
       throw new RecordingError('RECORD_NOT_ACKED', `session ${sessionId} is not ended and fully acknowledged`);
     }
-    await state.fd?.close().catch(() => undefined);
-    state.fd = null;
+    closeFd(state);
     // jsonl first: a crash in between leaves a stray .ack, which recovery removes.
     await unlink(state.path).catch(ignoreMissing);
     await unlink(join(this.dir, `${sessionId}.ack`)).catch(ignoreMissing);
@@ -240,64 +256,91 @@ export class Spool extends EventEmitter {
     this.emit('deleted', sessionId);
   }
 
-  /** Wait until every queued event is fsynced (or failed). */
+  /** Wait until every written event is fsynced (or failed); starts a pending sync at once. */
   async drain(): Promise<void> {
-    while (this.flushing) await this.flushing;
+    while (this.syncTimer !== null || this.syncing !== null || this.queue.length > 0) {
+      if (this.syncing === null) this.startSync();
+      await this.syncing;
+    }
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     await this.drain();
     this.closed = true;
-    for (const s of this.sessionsById.values()) {
-      await s.fd?.close().catch(() => undefined);
-      s.fd = null;
-    }
+    for (const s of this.sessionsById.values()) closeFd(s);
     await unlink(join(this.dir, LOCK_FILE)).catch(ignoreMissing);
   }
 
-  private scheduleFlush(): void {
-    if (this.flushing) return;
-    this.flushing = this.flushLoop().finally(() => {
-      this.flushing = null;
-      // Appends that raced with the end of the loop.
-      if (this.queue.length > 0) this.scheduleFlush();
-    });
-  }
-
-  private async flushLoop(): Promise<void> {
-    while (this.queue.length > 0) {
-      const batch = this.queue;
-      this.queue = [];
-      const bySession = new Map<SessionState, Pending[]>();
-      for (const p of batch) {
-        const list = bySession.get(p.state);
-        if (list) list.push(p);
-        else bySession.set(p.state, [p]);
+  private writeLine(state: SessionState, line: Buffer): void {
+    try {
+      if (state.fd === null) {
+        const created = state.bytes === 0 && state.durableSeq === 0 && state.queuedSeq === 0;
+        state.fd = openSync(state.path, fsc.O_WRONLY | fsc.O_APPEND | fsc.O_CREAT, 0o600);
+        if (created) state.dirDirty = true;
       }
-      await Promise.all([...bySession].map(([state, items]) => this.writeSession(state, items)));
+      let written = 0;
+      while (written < line.length) written += writeSync(state.fd, line, written, line.length - written);
+    } catch (err) {
+      // A partial line is a torn tail that recovery truncates; the session takes nothing more.
+      const e = new SpoolWriteError(`cannot write spool file ${state.path}: ${errMessage(err)}`, err);
+      state.broken = e;
+      this.emit('error-write', e);
+      throw e;
     }
   }
 
-  private async writeSession(state: SessionState, items: Pending[]): Promise<void> {
-    const size = items.reduce((n, p) => n + p.line.length, 0);
+  private scheduleSync(): void {
+    if (this.syncTimer !== null || this.syncing !== null) return;
+    this.syncTimer = setTimeout(() => this.startSync(), this.syncDelayMs);
+  }
+
+  private startSync(): void {
+    if (this.syncTimer !== null) clearTimeout(this.syncTimer);
+    this.syncTimer = null;
+    if (this.syncing !== null) return;
+    const batch = this.queue;
+    this.queue = [];
+    this.syncing = this.syncBatch(batch).finally(() => {
+      this.syncing = null;
+      // Appends written while this sync ran get the next one.
+      if (this.queue.length > 0) this.scheduleSync();
+    });
+  }
+
+  private async syncBatch(batch: Pending[]): Promise<void> {
+    const bySession = new Map<SessionState, Pending[]>();
+    for (const p of batch) {
+      const list = bySession.get(p.state);
+      if (list) list.push(p);
+      else bySession.set(p.state, [p]);
+    }
+    let dirSync: Promise<Error | null> | null = null;
+    if ([...bySession.keys()].some((s) => s.dirDirty)) {
+      dirSync = this.syncDir().then(
+        () => null,
+        (err: unknown) => new Error(errMessage(err)),
+      );
+    }
+    await Promise.all([...bySession].map(([state, items]) => this.syncSession(state, items, dirSync)));
+  }
+
+  private async syncSession(state: SessionState, items: Pending[], dirSync: Promise<Error | null> | null): Promise<void> {
+    const size = items.reduce((n, p) => n + p.size, 0);
     try {
       if (state.broken) throw state.broken;
-      if (!state.fd) {
-        const created = state.bytes === 0 && state.durableSeq === 0;
-        state.fd = await open(state.path, fsc.O_WRONLY | fsc.O_APPEND | fsc.O_CREAT, 0o600);
-        if (created) await this.syncDir();
-      }
-      const data = items.length === 1 ? (items[0]?.line ?? Buffer.alloc(0)) : Buffer.concat(items.map((p) => p.line));
-      let written = 0;
-      while (written < data.length) {
-        const r = await state.fd.write(data, written, data.length - written);
-        written += r.bytesWritten;
-      }
-      await state.fd.datasync();
+      const fd = state.fd;
+      if (fd === null) throw new Error('file is not open');
+      await new Promise<void>((resolve, reject) => fdatasync(fd, (err) => (err ? reject(err) : resolve())));
       this.stats.fsyncs++;
+      if (state.dirDirty && dirSync !== null) {
+        const dirErr = await dirSync;
+        if (dirErr) throw dirErr;
+        state.dirDirty = false;
+      }
     } catch (err) {
-      const e = new SpoolWriteError(`cannot write spool file ${state.path}: ${errMessage(err)}`, err);
+      const e =
+        err instanceof SpoolWriteError ? err : new SpoolWriteError(`cannot sync spool file ${state.path}: ${errMessage(err)}`, err);
       state.broken = e;
       this.queuedBytes -= size;
       for (const p of items) p.reject(e);
@@ -313,8 +356,7 @@ export class Spool extends EventEmitter {
       state.lastHash = last.event.hash;
       if (last.event.type === 'session.end') {
         state.ended = true;
-        await state.fd?.close().catch(() => undefined);
-        state.fd = null;
+        closeFd(state);
       }
     }
     this.stats.appends += items.length;
@@ -434,6 +476,7 @@ function newState(sessionId: string, path: string): SessionState {
     sessionId,
     path,
     fd: null,
+    dirDirty: false,
     bytes: 0,
     queuedSeq: 0,
     queuedEnd: false,
@@ -444,6 +487,16 @@ function newState(sessionId: string, path: string): SessionState {
     broken: null,
     readHints: new Map(),
   };
+}
+
+function closeFd(state: SessionState): void {
+  if (state.fd === null) return;
+  try {
+    closeSync(state.fd);
+  } catch {
+    // Nothing to do: the data was synced or the session is broken.
+  }
+  state.fd = null;
 }
 
 function parseLine(buf: Buffer): RecordEvent | null {

@@ -68,6 +68,8 @@ export interface SessionEvents {
    * synchronously (before the event is durable), so reading this right after
    * calling it tells whether the event was taken and which seq a later event
    * can refer to (statement.result's `ref`); unchanged means it was not.
+   * Taken means written to the spool file (core/recording writes synchronously),
+   * which is what strict recording needs before a statement is forwarded.
    * Without it, a reference is taken from the event record() resolves with.
    */
   readonly lastSeq?: number;

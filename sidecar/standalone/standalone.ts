@@ -105,9 +105,10 @@ export async function startStandalone(opts: StandaloneOptions): Promise<Standalo
     });
     const orphans = await recorder.closeOrphans();
     if (orphans > 0) log.warn({ sessions: orphans }, 'closed sessions left open by a previous run');
+    const sink = new FileRecordSink(recordDir);
     const shipper = new Shipper({
       spool,
-      sink: new FileRecordSink(recordDir),
+      sink,
       onError: (err, info) => log.warn({ ...info, err: (err as Error).message }, 'shipping recorded events failed; will retry'),
       onShipped: (info) => metrics.recordShippedEventsTotal.inc(info.events),
     });
@@ -115,6 +116,7 @@ export async function startStandalone(opts: StandaloneOptions): Promise<Standalo
     cleanups.push(async () => {
       await shipper.flush(10_000);
       await shipper.stop();
+      await sink.close();
     });
 
     // The gate needs the approvals and the approvals report to the gate: bind late.
@@ -189,6 +191,7 @@ export async function startStandalone(opts: StandaloneOptions): Promise<Standalo
         const flushed = await shipper.flush(10_000);
         if (!flushed) log.error({ spoolBytes: spool.bytes }, 'not every recorded event was shipped; they stay in the spool for the next start');
         await shipper.stop();
+        await sink.close();
         await spool.close();
         await admin.close();
         log.info({}, 'stopped');
