@@ -79,7 +79,16 @@ export function buildClusterGate(o: ClusterGateOptions): ClusterGate {
       },
     };
   };
-  const withPod = (identity: Identity): Identity => ({ ...identity, pod: o.state().pod });
+  // One combined identity per (identity, pod) object pair, so the engine's per-identity caches hit.
+  const combined = new WeakMap<Identity, { pod: Identity['pod']; identity: Identity }>();
+  const withPod = (identity: Identity): Identity => {
+    const pod = o.state().pod;
+    const hit = combined.get(identity);
+    if (hit !== undefined && hit.pod === pod) return hit.identity;
+    const merged = { ...identity, pod };
+    combined.set(identity, { pod, identity: merged });
+    return merged;
+  };
 
   return {
     authenticator: {
