@@ -6,11 +6,12 @@
 // session, and a session that goes through a time-bound grant is remembered,
 // so the grant's end also ends the session.
 import { performance } from 'node:perf_hooks';
-import type { Recorder, SessionRecording } from '../../core/recording/session-recorder.js';
+import type { Recorder } from '../../core/recording/session-recorder.js';
 import type { ApprovalOutcome } from '../../core/recording/events.js';
 import type { SidecarMetrics } from '../admin/metrics.js';
 import { AuthError } from '../gate/auth-errors.js';
-import type { ApprovalService, Authenticator, ConnectionFacts, Gate, Identity, SessionEvents, SessionSettings } from '../gate/gate.js';
+import type { ApprovalService, Authenticator, ConnectionFacts, Gate, Identity, SessionSettings } from '../gate/gate.js';
+import { LiveSessions, sessionSettingsOf } from '../gate/live-sessions.js';
 import type { AccessRequestView } from '../cluster/api-types.js';
 import type { Logger } from '../standalone/logger.js';
 import type { CompiledConfig } from './compiled-config.js';
@@ -39,46 +40,7 @@ function timeoutMsOf(approval: unknown): number | undefined {
 }
 
 export function buildClusterGate(o: ClusterGateOptions): ClusterGate {
-  let active = 0;
-  let idleWaiters: Array<() => void> = [];
-  const recordings = new Map<string, SessionRecording>();
-  const recordQuietly = (sessionId: string, fn: (rec: SessionRecording) => Promise<unknown>): void => {
-    const rec = recordings.get(sessionId);
-    if (rec === undefined || rec.isEnded) return;
-    // A failure is already reported by the recorder; the statement's own record decides the session's fate.
-    fn(rec).catch(() => undefined);
-  };
-  const sessionDone = (sessionId: string): void => {
-    recordings.delete(sessionId);
-    o.grantUsage.forget(sessionId);
-    active = Math.max(0, active - 1);
-    if (active === 0) {
-      const ws = idleWaiters;
-      idleWaiters = [];
-      for (const w of ws) w();
-    }
-  };
-  const wrap = (rec: SessionRecording): SessionEvents => {
-    let ended = false;
-    recordings.set(rec.sessionId, rec);
-    return {
-      sessionId: rec.sessionId,
-      get lastSeq() {
-        return rec.lastSeq;
-      },
-      record: (type, data) => rec.record(type, data),
-      end: async (outcome, reason) => {
-        try {
-          await rec.end(outcome, reason);
-        } finally {
-          if (!ended) {
-            ended = true;
-            sessionDone(rec.sessionId);
-          }
-        }
-      },
-    };
-  };
+  const live = new LiveSessions((sessionId) => o.grantUsage.forget(sessionId));
   // One combined identity per (identity, pod) object pair, so the engine's per-identity caches hit.
   const combined = new WeakMap<Identity, { pod: Identity['pod']; identity: Identity }>();
   const withPod = (identity: Identity): Identity => {
@@ -122,7 +84,7 @@ export function buildClusterGate(o: ClusterGateOptions): ClusterGate {
           signal: opts.signal,
           onPending: (id) => {
             name = id;
-            recordQuietly(req.sessionId, (rec) =>
+            live.recordQuietly(req.sessionId, (rec) =>
               rec.record('approval.requested', {
                 approvalId: id,
                 policy: policy ?? '',
@@ -143,7 +105,7 @@ export function buildClusterGate(o: ClusterGateOptions): ClusterGate {
             view = await o.accessRequest(approvalId, AbortSignal.timeout(3_000)).catch(() => undefined);
           }
           if (outcome === 'approved' && view?.scope === 'grant') o.grantUsage.use(req.sessionId, approvalId);
-          recordQuietly(req.sessionId, (rec) =>
+          live.recordQuietly(req.sessionId, (rec) =>
             rec.record('approval.decided', { approvalId, outcome, approver: view?.decidedBy, reason: view?.reason }),
           );
           o.logger.info({ session: req.sessionId, accessRequest: approvalId, outcome, decidedBy: view?.decidedBy }, `AccessRequest ${approvalId} ${outcome}`);
@@ -153,35 +115,23 @@ export function buildClusterGate(o: ClusterGateOptions): ClusterGate {
     },
     events: {
       async startSession(data, opts) {
-        const rec = await o.recorder.startSession(data, opts);
-        active++;
-        return wrap(rec);
+        return live.track(await o.recorder.startSession(data, opts));
       },
     },
     settings: {
       sessionSettings(identity: Identity, connection: ConnectionFacts): SessionSettings {
         const cfg = o.state();
         const s = cfg.engine.settings(withPod(identity), connection.name);
-        const m = s.masking;
-        const hasMasking = m.columns.length + m.jsonFields.length + m.detectors.length > 0;
         let hashKey: Buffer | undefined;
-        if (m.hashKeySecretRef !== undefined) {
-          hashKey = cfg.maskingKeys.get(m.hashKeySecretRef.policy);
+        if (s.masking.hashKeySecretRef !== undefined) {
+          hashKey = cfg.maskingKeys.get(s.masking.hashKeySecretRef.policy);
           // Keyed-hash masking without its key must not quietly mean "no masking".
-          if (hashKey === undefined) throw new Error(`no masking hash key for policy ${m.hashKeySecretRef.policy}`);
+          if (hashKey === undefined) throw new Error(`no masking hash key for policy ${s.masking.hashKeySecretRef.policy}`);
         }
-        return {
-          masking: hasMasking ? m : undefined,
-          hashKey,
-          maxDurationMs: s.session.maxDurationMs,
-          idleTimeoutMs: s.session.idleTimeoutMs,
-          recording: s.session.recording,
-          strictRecording: s.session.strictRecording,
-          policies: s.policies.map((p) => p.key),
-        };
+        return sessionSettingsOf(s, hashKey);
       },
     },
-    activeSessions: () => active,
-    whenIdle: () => (active === 0 ? Promise.resolve() : new Promise<void>((resolve) => idleWaiters.push(resolve))),
+    activeSessions: () => live.count,
+    whenIdle: () => live.whenIdle(),
   };
 }
