@@ -142,8 +142,7 @@ export class SessionRecording {
     try {
       assertNoSecretFields(data);
       event = buildEvent(this.sessionId, this.seq + 1, this.prevHash, (this.opts.now ?? Date.now)(), type, data);
-      // Strict: written before record() returns. Lenient: written within this event-loop turn.
-      durable = this.opts.spool.enqueue(event, { defer: !this.strict });
+      durable = this.opts.spool.enqueue(event);
     } catch (err) {
       // Nothing was queued, so the chain is unchanged; a secret field is the caller's bug.
       const e = toRecordingError(err);

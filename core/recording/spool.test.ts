@@ -136,35 +136,6 @@ describe('group commit with a window', () => {
     await spool1.close();
   });
 
-  it('writes deferred (lenient) lines once per event-loop turn, before the sync that confirms them', async () => {
-    const d = await dir('spool-defer');
-    const spool = await Spool.open({ dir: d, syncDelayMs: 600_000 });
-    let prev = genesisHash('sess-d');
-    const events = [buildEvent('sess-d', 1, prev, 1_700_000_000_000, 'session.start', START)];
-    prev = events[0]!.hash;
-    for (let i = 2; i <= 5; i++) {
-      const e = buildEvent('sess-d', i, prev, 1_700_000_000_000 + i, 'statement', { text: `select ${i}`, decision: allow });
-      events.push(e);
-      prev = e.hash;
-    }
-    let settled = 0;
-    const pending = events.map((e) => spool.enqueue(e, { defer: true }).then(() => settled++));
-    // Same turn: only buffered, nothing in the file yet.
-    expect(await readFile(join(d, 'sess-d.jsonl'), 'utf8').catch(() => '')).toBe('');
-    // Next turn: all five written (one write for the batch), still unsynced and unconfirmed.
-    await new Promise((r) => setImmediate(r));
-    await new Promise((r) => setImmediate(r));
-    expect((await readJsonl(join(d, 'sess-d.jsonl'))).map((e) => e.seq)).toEqual([1, 2, 3, 4, 5]);
-    expect(settled).toBe(0);
-    expect(spool.stats.fsyncs).toBe(0);
-    await spool.drain();
-    await Promise.all(pending);
-    expect(settled).toBe(5);
-    expect(spool.stats.fsyncs).toBe(1);
-    expect(verifyChain(await readJsonl(join(d, 'sess-d.jsonl')))).toMatchObject({ ok: true, count: 5 });
-    await spool.close();
-  });
-
   it('refuses at enqueue, synchronously, an event whose bytes cannot be written', async () => {
     const d = await dir('spool-write-fail');
     const spool = await Spool.open({ dir: d, syncDelayMs: 600_000 });

@@ -67,8 +67,6 @@ interface SessionState {
   broken: Error | null;
   /** Byte offsets just after recently read events, so the next read can seek. */
   readHints: Map<number, number>;
-  /** Deferred lines (lenient sessions) not written yet, in seq order. */
-  buf: Buffer[];
 }
 
 interface Pending {
@@ -97,9 +95,6 @@ export class Spool extends EventEmitter {
   private queue: Pending[] = [];
   private syncing: Promise<void> | null = null;
   private syncTimer: NodeJS.Timeout | null = null;
-  /** Sessions with deferred lines, and the setImmediate that writes them. */
-  private readonly unwritten = new Set<SessionState>();
-  private flushScheduled = false;
   private totalBytes = 0;
   private queuedBytes = 0;
   private closed = false;
@@ -155,11 +150,8 @@ export class Spool extends EventEmitter {
    * large, the spool is full, or the file cannot be written (the session is
    * then broken and takes no more events); otherwise returns a promise that
    * settles after the line is fdatasynced (within about `syncDelayMs` plus one sync).
-   * With `defer` (lenient sessions) the line is only buffered: it is written
-   * later in this event-loop turn (or after a running sync) and before its
-   * sync; a write failure then rejects the promise instead of throwing.
    */
-  enqueue(event: RecordEvent, opts: { defer?: boolean } = {}): Promise<void> {
+  enqueue(event: RecordEvent): Promise<void> {
     if (this.closed) throw new RecordingError('RECORD_SPOOL_CLOSED', 'spool is closed');
     if (!SESSION_ID.test(event.sessionId)) {
       throw new RecordingError('RECORD_BAD_SESSION_ID', `session id ${JSON.stringify(event.sessionId)} is not a safe file name`);
@@ -191,16 +183,7 @@ export class Spool extends EventEmitter {
       state = newState(event.sessionId, join(this.dir, `${event.sessionId}.jsonl`));
       this.sessionsById.set(event.sessionId, state);
     }
-    if (opts.defer === true) {
-      // Lenient sessions: no write on the caller's path. One write per session
-      // per event-loop turn, never while an fdatasync runs (a write to a file
-      // being synced can block the event loop for milliseconds).
-      state.buf.push(line);
-      this.unwritten.add(state);
-      this.scheduleFlush();
-    } else {
-      this.writeLine(state, state.buf.length > 0 ? this.takeBuffered(state, line) : line);
-    }
+    this.writeLine(state, line);
     state.queuedSeq = event.seq;
     if (event.type === 'session.end') state.queuedEnd = true;
     this.queuedBytes += line.length;
@@ -241,13 +224,7 @@ export class Spool extends EventEmitter {
     return out;
   }
 
-  /**
-   * Remember that the sink holds everything through `seq`. Not fsynced: the
-   * sink is idempotent (RecordSink), so an ack a machine crash loses (or tears:
-   * unreadable counts as 0) only ships those events again; it can never claim
-   * more than the sink stored, because ship() returned after the sink's sync.
-   * Saves two fsyncs (file and directory) per shipped batch.
-   */
+  /** Durably remember that the sink holds everything through `seq`. */
   async ack(sessionId: string, seq: number): Promise<void> {
     const state = this.sessionsById.get(sessionId);
     if (!state) throw new RecordingError('RECORD_UNKNOWN_SESSION', `no spooled session ${sessionId}`);
@@ -256,8 +233,9 @@ export class Spool extends EventEmitter {
     }
     const path = join(this.dir, `${sessionId}.ack`);
     const tmp = `${path}.tmp`;
-    await writeFile(tmp, `${seq}\n`, { mode: 0o600 });
+    await writeDurable(tmp, `${seq}\n`);
     await rename(tmp, path);
+    await this.syncDir();
     state.ackedSeq = seq;
   }
 
@@ -294,36 +272,6 @@ export class Spool extends EventEmitter {
     await unlink(join(this.dir, LOCK_FILE)).catch(ignoreMissing);
   }
 
-  /** Deferred lines of `state` (then `line`) as one buffer, in order. */
-  private takeBuffered(state: SessionState, line?: Buffer): Buffer {
-    const parts = line === undefined ? state.buf : [...state.buf, line];
-    state.buf = [];
-    this.unwritten.delete(state);
-    return parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts);
-  }
-
-  private scheduleFlush(): void {
-    if (this.flushScheduled || this.syncing !== null) return;
-    this.flushScheduled = true;
-    setImmediate(() => {
-      this.flushScheduled = false;
-      if (this.syncing === null) this.flushDeferred();
-    });
-  }
-
-  /** Write every session's deferred lines (one write each). Call only while no sync runs. */
-  private flushDeferred(): void {
-    for (const state of [...this.unwritten]) {
-      const data = this.takeBuffered(state);
-      if (state.broken) continue;
-      try {
-        this.writeLine(state, data);
-      } catch {
-        // writeLine marked the session broken; its queued appends are rejected by the next sync.
-      }
-    }
-  }
-
   private writeLine(state: SessionState, line: Buffer): void {
     try {
       if (state.fd === null) {
@@ -351,14 +299,11 @@ export class Spool extends EventEmitter {
     if (this.syncTimer !== null) clearTimeout(this.syncTimer);
     this.syncTimer = null;
     if (this.syncing !== null) return;
-    // Deferred lines are written before the sync that acknowledges them.
-    this.flushDeferred();
     const batch = this.queue;
     this.queue = [];
     this.syncing = this.syncBatch(batch).finally(() => {
       this.syncing = null;
-      // Appends made while this sync ran get the next one; deferred lines are written now.
-      if (this.unwritten.size > 0) this.scheduleFlush();
+      // Appends written while this sync ran get the next one.
       if (this.queue.length > 0) this.scheduleSync();
     });
   }
@@ -541,7 +486,6 @@ function newState(sessionId: string, path: string): SessionState {
     ended: false,
     broken: null,
     readHints: new Map(),
-    buf: [],
   };
 }
 
