@@ -415,6 +415,22 @@ describe('masking in the relay', () => {
       noValues(results);
     });
 
+    it('a statement that may carry a credential is recorded with its constants replaced', async () => {
+      const events = await recordedSession(async () => {
+        const c = await pgClientVia(listener.port, token);
+        try {
+          // Harmless to run, and reads like a connection string with a password in it.
+          expect((await c.query("SELECT 'host=db password=leaked-via-transcript-7f3a' AS conninfo")).rowCount).toBe(1);
+        } finally {
+          await c.end();
+        }
+      });
+      const stmt = events.find((e): e is RecordEvent<'statement'> => e.type === 'statement');
+      expect(stmt?.data.decision.action).toBe('allow');
+      expect(stmt?.data.text).toBe('SELECT $1 AS conninfo');
+      expect(JSON.stringify(events)).not.toContain('leaked-via-transcript-7f3a');
+    });
+
     it('a pipeline: a suspended portal, its resumption, and a statement the backend fails at Parse (the rest skipped)', async () => {
       let clientSaw = '';
       const events = await recordedSession(async () => {

@@ -71,6 +71,7 @@ import { distinctStatements, mergeForMasking, resultLineage, UNKNOWN_LINEAGE } f
 import { MAX_HISTORY_CHARS, PreparedStatements } from './prepared-statements.js';
 import { backendProtocolError, PgProxyError, protocolViolation } from './protocol-errors.js';
 import { bindNeedsDecision, expandWholeRowPredicates, guardSql, statementFacts, type StatementClassifier } from './statement-guard.js';
+import { recordedStatementText } from '../../../core/sql/recorded-text.js';
 
 export interface SessionStats {
   statements: number;
@@ -809,7 +810,7 @@ export class PgSession {
     const tables = statements === undefined ? undefined : [...new Set(statements.flatMap((s) => s.tables))];
     const before = events.lastSeq;
     const durable = events.record('statement', {
-      text: masker !== null ? masker.maskText(text).text : text,
+      text: masker !== null ? masker.maskText(recordedStatementText(text)).text : recordedStatementText(text),
       decision: {
         action: decision.action,
         policy: decision.policy ?? null,
