@@ -10,6 +10,7 @@ import {
   type ProtocolVariable,
 } from './activation.js';
 import { childrenOf, positionOf, type Expr, type SourceInfo } from './cel-ast.js';
+import { classifyCacheability, type Cacheability } from './cel-cacheability.js';
 import {
   DEFAULT_CEL_LIMITS,
   TICK_VARIABLE,
@@ -40,6 +41,8 @@ export interface CelProgram {
   readonly source: string;
   /** protocol variables (sql, ssh, http) the expression mentions */
   readonly protocols: ReadonlySet<ProtocolVariable>;
+  /** whether the result depends only on identity, connection and the statements' non-text facts (cel-cacheability.ts) */
+  readonly cacheability: Cacheability;
   /** Evaluates against bindings from toCelBindings(). Never throws. */
   evaluate(bindings: CelBindings, budget: EvalBudget): EvalOutcome;
 }
@@ -103,6 +106,8 @@ export class CelCompiler {
       };
     }
 
+    // before instrumenting: the injected tick is not a name the analysis knows
+    const cacheability = classifyCacheability(root);
     instrumentComprehensions(root);
     let fn: (ctx?: Record<string, CelInput>) => CelResult;
     try {
@@ -111,7 +116,7 @@ export class CelCompiler {
       const message = err instanceof Error ? err.message : String(err);
       return { ok: false, error: { reason: 'syntax', message: `cannot plan expression: ${message}`, line: 1, column: 1 } };
     }
-    return { ok: true, program: new PlannedProgram(source, info, names.protocols, fn) };
+    return { ok: true, program: new PlannedProgram(source, info, names.protocols, cacheability, fn) };
   }
 }
 
@@ -151,6 +156,7 @@ class PlannedProgram implements CelProgram {
     readonly source: string,
     private readonly info: SourceInfo | undefined,
     readonly protocols: ReadonlySet<ProtocolVariable>,
+    readonly cacheability: Cacheability,
     private readonly fn: (ctx?: Record<string, CelInput>) => CelResult,
   ) {}
 

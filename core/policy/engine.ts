@@ -6,6 +6,12 @@
 // deny naming that rule; a policy that does not compile still applies (as
 // widely as its valid parts allow) and denies every request it applies to; a
 // request over the activation bounds is denied.
+//
+// Decision cache: when every rule an SQL request reaches cannot observe any
+// text, now or session (cel-cacheability.ts), the decision is a function of
+// identity, connection and the statements' other facts, so it is cached per
+// identity object and connection, found by those facts (facts-match.ts). Never
+// cached: decisions with errors. Bounds: decision-cache.ts; decisionCacheStats().
 import {
   CachingConverter,
   DEFAULT_ACTIVATION_LIMITS,
@@ -14,12 +20,21 @@ import {
   type Activation,
   type ActivationLimits,
   type CelBindings,
+  type ConnectionFacts,
   type Identity,
   type IdentityFields,
   type ProtocolVariable,
 } from './activation.js';
 import { DEFAULT_CEL_LIMITS, DEFAULT_EVAL_LIMITS, EvalBudget, type CelLimits, type EvalLimits } from './cel-bounds.js';
 import { CelCompiler, type CelProgram, type ExpressionError } from './cel-program.js';
+import {
+  DEFAULT_DECISION_CACHE_LIMITS,
+  DecisionCachePool,
+  type ConnectionDecisionCache,
+  type DecisionCacheLimits,
+  type DecisionCacheStats,
+} from './decision-cache.js';
+import { hashStatements, snapshotStatements, type FactsLimits } from './facts-match.js';
 export { lintExpression } from './cel-program.js';
 import {
   ActivationInvalidError,
@@ -97,6 +112,8 @@ export interface PolicyEngineOptions {
   celLimits?: Partial<CelLimits>;
   evalLimits?: Partial<EvalLimits>;
   activationLimits?: Partial<ActivationLimits>;
+  /** bounds of the decision cache (see the header); false turns it off */
+  decisionCache?: Partial<DecisionCacheLimits> | false;
 }
 
 interface CompiledRule {
@@ -106,6 +123,8 @@ interface CompiledRule {
   program: CelProgram;
   /** PROTOCOL_BITS of the protocol variables the rule mentions (0: none, it applies to every operation) */
   protocolBits: number;
+  /** reads no text, now or session (cel-cacheability.ts) */
+  cacheable: boolean;
 }
 
 const PROTOCOL_BITS: Readonly<Record<ProtocolVariable, number>> = { sql: 1, ssh: 2, http: 4 };
@@ -122,7 +141,65 @@ function presentProtocolBits(a: Activation): number {
 
 // Applicability of one identity object, per connection name (see PolicyEngine.matching).
 interface ApplicabilityEntry extends IdentityFields {
-  readonly byConnection: Map<string, CompiledPolicy[]>;
+  readonly byConnection: Map<string, ConnectionEntry>;
+}
+
+interface ConnectionEntry {
+  readonly policies: CompiledPolicy[];
+  /** every policy valid, and every rule an SQL request reaches cacheable */
+  readonly sqlCacheable: boolean;
+  cache: ConnectionDecisionCache | undefined;
+  // the connection facts the cache's decisions were made with (decisions may read them)
+  protocol: string;
+  host: string;
+  port: number;
+  labels: ConnectionFacts['labels'] | undefined;
+}
+
+function sqlCacheable(policies: readonly CompiledPolicy[]): boolean {
+  return policies.every(
+    (p) =>
+      p.invalid === undefined &&
+      // a rule that names only ssh/http is skipped for an SQL request (see decide)
+      p.rules.every((r) => r.cacheable || (r.protocolBits !== 0 && (r.protocolBits & PROTOCOL_BITS.sql) === 0)),
+  );
+}
+
+// Field by field, as CachingConverter converts them: another object with the same facts is the same connection.
+function sameConnectionFacts(e: ConnectionEntry, c: ConnectionFacts): boolean {
+  if (e.protocol !== c.protocol || e.host !== c.host || e.port !== c.port) return false;
+  if (e.labels === c.labels) return true;
+  if (e.labels === undefined || !sameOrderedRecord(e.labels, c.labels)) return false;
+  e.labels = c.labels; // the next call compares references
+  return true;
+}
+
+// Same own keys in the same order (CEL iterates maps in insertion order) with identical values.
+function sameOrderedRecord(a: Readonly<Record<string, unknown>>, b: Readonly<Record<string, unknown>>): boolean {
+  if (typeof b !== 'object' || b === null || Object.getPrototypeOf(a) !== Object.getPrototypeOf(b)) return false;
+  const ka = Object.keys(a);
+  const kb = Object.keys(b);
+  if (ka.length !== kb.length) return false;
+  for (let i = 0; i < ka.length; i++) {
+    const k = ka[i] as string;
+    if (k !== kb[i] || a[k] !== b[k]) return false;
+  }
+  return true;
+}
+
+function isValidDate(d: unknown): boolean {
+  return d instanceof Date && !Number.isNaN(d.getTime());
+}
+
+function isCount(n: unknown): boolean {
+  return typeof n === 'number' || typeof n === 'bigint';
+}
+
+// Stored decisions are shared by every later hit.
+function freezeDecision(d: Decision): Decision {
+  for (const m of d.matched) Object.freeze(m);
+  Object.freeze(d.matched);
+  return Object.freeze(d);
 }
 // Connection names come from the sidecar's configuration, but bound the map anyway.
 const MAX_CONNECTIONS_PER_IDENTITY = 64;
@@ -187,6 +264,7 @@ export function compilePolicies(
   const engine = new PolicyEngine(compiled, {
     eval: { ...DEFAULT_EVAL_LIMITS, ...options.evalLimits },
     activation: { ...DEFAULT_ACTIVATION_LIMITS, ...options.activationLimits },
+    decisionCache: options.decisionCache === false ? false : { ...DEFAULT_DECISION_CACHE_LIMITS, ...options.decisionCache },
   });
   return { engine, errors };
 }
@@ -274,6 +352,7 @@ function compileOne(
         message: rule.message ?? undefined,
         program: r.program,
         protocolBits: protocolBitsOf(r.program.protocols),
+        cacheable: r.program.cacheability.cacheable,
       });
     }
   });
@@ -331,13 +410,22 @@ function expressionError(policy: string, field: string, rule: string, expression
 export class PolicyEngine {
   readonly #converter: CachingConverter;
   readonly #applicability = new WeakMap<Identity, ApplicabilityEntry>();
+  readonly #cache: DecisionCachePool | undefined;
+  readonly #factsLimits: FactsLimits;
 
   /** @internal use compilePolicies() or PolicyEngine.compile() */
   constructor(
     private readonly policies: readonly CompiledPolicy[],
-    private readonly limits: { eval: EvalLimits; activation: ActivationLimits },
+    private readonly limits: { eval: EvalLimits; activation: ActivationLimits; decisionCache?: DecisionCacheLimits | false },
   ) {
     this.#converter = new CachingConverter(limits.activation);
+    const cache = limits.decisionCache ?? DEFAULT_DECISION_CACHE_LIMITS;
+    this.#cache = cache !== false && cache.maxEntriesPerConnection > 0 && cache.maxTotalSize > 0 ? new DecisionCachePool(cache) : undefined;
+    this.#factsLimits = {
+      maxStringLength: limits.activation.maxStringLength,
+      maxDepth: limits.activation.maxDepth,
+      maxSnapshotSize: cache === false ? 0 : cache.maxFactsSize,
+    };
   }
 
   /** Compiles the policies; throws PolicySetCompileError (with every error) if any policy has one. */
@@ -372,11 +460,79 @@ export class PolicyEngine {
     return { policies, ...mergeAppliedSettings(policies) };
   }
 
-  /** Evaluates every rule of every applicable policy; deny > review > allow; nothing matching is deny. */
+  /** Counters of the decision cache (all zero when it is off). */
+  decisionCacheStats(): DecisionCacheStats {
+    const pool = this.#cache;
+    if (pool === undefined) return { hits: 0, misses: 0, bypassed: 0, evictions: 0, entries: 0 };
+    return { ...pool.stats, entries: pool.entries };
+  }
+
+  /**
+   * Evaluates every rule of every applicable policy; deny > review > allow;
+   * nothing matching is deny. A decision from the cache is frozen (and shared).
+   */
   decide(activation: Activation): Decision {
-    const applicable = this.matching(activation.identity, activation.connection.name);
+    const entry = this.#connectionEntry(activation.identity, activation.connection.name);
+    const applicable = entry.policies;
     if (applicable.length === 0) return { action: 'deny', message: DEFAULT_DENY_MESSAGE, matched: [] };
 
+    const pool = this.#cache;
+    let cache: ConnectionDecisionCache | undefined;
+    let hash: number | undefined;
+    if (pool !== undefined) {
+      hash = entry.sqlCacheable ? this.#factsHash(activation) : undefined;
+      if (hash === undefined) {
+        pool.stats.bypassed++;
+      } else {
+        cache = this.#cacheOf(entry, pool, activation.connection);
+        // #factsHash checked that sql.statements is a list
+        const hit = cache.get(hash, activation.sql?.statements ?? [], this.#factsLimits);
+        if (hit !== undefined) {
+          pool.stats.hits++;
+          return hit;
+        }
+        pool.stats.misses++;
+      }
+    }
+    const decision = this.#evaluate(activation, applicable);
+    // Errors include the wall-clock budget: never cached. A conversion that failed has errors too.
+    if (cache !== undefined && hash !== undefined && decision.errors === undefined && cache.admit(hash)) {
+      const facts = snapshotStatements(activation.sql?.statements, this.#factsLimits);
+      if (facts !== undefined) cache.set(hash, facts, freezeDecision(decision));
+    }
+    return decision;
+  }
+
+  /**
+   * The facts hash of an SQL request, or undefined when it must be evaluated.
+   * What the cache does not compare (the texts, session, now) must be such
+   * that the activation conversion cannot fail on it, so that a hit, whose
+   * facts once converted, stands for a successful conversion.
+   */
+  #factsHash(a: Activation): number | undefined {
+    const sql = a.sql;
+    if (sql === undefined || a.ssh !== undefined || a.http !== undefined) return undefined;
+    const maxString = this.#factsLimits.maxStringLength;
+    if (typeof sql.text !== 'string' || sql.text.length > maxString) return undefined;
+    const s = a.session;
+    if (typeof s.id !== 'string' || s.id.length > maxString || !isValidDate(s.startedAt)) return undefined;
+    if (!isCount(s.statements) || !isCount(s.denied) || !isValidDate(a.now)) return undefined;
+    return hashStatements(sql.statements, this.#factsLimits);
+  }
+
+  // The entry's cache, new when the connection's facts are not the ones its decisions were made with.
+  #cacheOf(entry: ConnectionEntry, pool: DecisionCachePool, c: ConnectionFacts): ConnectionDecisionCache {
+    if (entry.cache !== undefined && sameConnectionFacts(entry, c)) return entry.cache;
+    if (entry.cache !== undefined) pool.detach(entry.cache);
+    entry.protocol = c.protocol;
+    entry.host = c.host;
+    entry.port = c.port;
+    entry.labels = c.labels;
+    entry.cache = pool.create();
+    return entry.cache;
+  }
+
+  #evaluate(activation: Activation, applicable: readonly CompiledPolicy[]): Decision {
     let bindings: CelBindings;
     try {
       bindings = this.#converter.bindings(activation);
@@ -437,21 +593,35 @@ export class PolicyEngine {
     return { action: 'deny', message: DEFAULT_DENY_MESSAGE, matched, errors };
   }
 
-  // Cached per identity object and connection name: the engine never changes
-  // and (by contract) neither does the identity; a reassigned field starts over.
   private matching(identity: Identity, connectionName: string): CompiledPolicy[] {
+    return this.#connectionEntry(identity, connectionName).policies;
+  }
+
+  // Cached per identity object and connection name: the engine never changes
+  // and (by contract) neither does the identity; a reassigned field starts over
+  // (and drops the decisions cached for the old fields).
+  #connectionEntry(identity: Identity, connectionName: string): ConnectionEntry {
     let entry = this.#applicability.get(identity);
     if (entry === undefined || !sameIdentityFields(entry, identity)) {
+      if (entry !== undefined) this.#dropCaches(entry);
       entry = { ...identityFields(identity), byConnection: new Map() };
       this.#applicability.set(identity, entry);
     }
     let found = entry.byConnection.get(connectionName);
     if (found === undefined) {
-      found = this.policies.filter((p) => applies(p, identity, connectionName));
-      if (entry.byConnection.size >= MAX_CONNECTIONS_PER_IDENTITY) entry.byConnection.clear();
+      const policies = this.policies.filter((p) => applies(p, identity, connectionName));
+      if (entry.byConnection.size >= MAX_CONNECTIONS_PER_IDENTITY) this.#dropCaches(entry);
+      found = { policies, sqlCacheable: sqlCacheable(policies), cache: undefined, protocol: '', host: '', port: 0, labels: undefined };
       entry.byConnection.set(connectionName, found);
     }
     return found;
+  }
+
+  #dropCaches(entry: ApplicabilityEntry): void {
+    for (const c of entry.byConnection.values()) {
+      if (c.cache !== undefined) this.#cache?.detach(c.cache);
+    }
+    entry.byConnection.clear();
   }
 }
 

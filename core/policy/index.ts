@@ -6,6 +6,8 @@ export * from './activation.js';
 export * from './cel-bounds.js';
 export { CelCompiler, createCelEnv, sanitizeMessage } from './cel-program.js';
 export type { CelProgram, EvalOutcome, ExpressionError } from './cel-program.js';
+export { classifyCacheability, type Cacheability } from './cel-cacheability.js';
+export { DEFAULT_DECISION_CACHE_LIMITS, type DecisionCacheLimits, type DecisionCacheStats } from './decision-cache.js';
 export * from './duration.js';
 export * from './engine.js';
 export * from './errors.js';

@@ -3,6 +3,9 @@
 // accepted, so an event hashes the same before writing and after re-parsing.
 
 export function canonicalJson(value: unknown): string {
+  // Most payloads are built with their keys in order already: then the
+  // engine's JSON.stringify writes exactly the canonical form.
+  if (inCanonicalOrder(value, 0)) return JSON.stringify(value);
   try {
     return fast(value);
   } catch (err) {
@@ -12,6 +15,47 @@ export function canonicalJson(value: unknown): string {
     write(value, out, '$');
     return out.join('');
   }
+}
+
+/**
+ * True when JSON.stringify(value) is already canonical: only JSON values
+ * (plain objects, arrays, strings, finite numbers, booleans, null; undefined
+ * only as an object property, which both leave out), every object's keys in
+ * sorted order. Anything else takes the walk below.
+ */
+function inCanonicalOrder(value: unknown, depth: number): boolean {
+  if (value === null) return true;
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return true;
+    case 'number':
+      return Number.isFinite(value);
+    case 'object':
+      break;
+    default:
+      return false;
+  }
+  if (depth > 64) return false;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const item: unknown = value[i];
+      if (item === undefined || !inCanonicalOrder(item, depth + 1)) return false;
+    }
+    return true;
+  }
+  const proto: unknown = Object.getPrototypeOf(value);
+  if (proto !== Object.prototype && proto !== null) return false;
+  let prev: string | undefined;
+  const obj = value as Record<string, unknown>;
+  for (const k in obj) {
+    if (!Object.prototype.hasOwnProperty.call(obj, k)) return false;
+    if (prev !== undefined && prev >= k) return false;
+    prev = k;
+    const v = obj[k];
+    if (v !== undefined && !inCanonicalOrder(v, depth + 1)) return false;
+  }
+  return true;
 }
 
 // The same rules as write(), without building a path string per value.
@@ -31,6 +75,10 @@ function fast(value: unknown): string {
       throw new TypeError(`canonicalJson: unsupported ${typeof value}`);
   }
   if (Array.isArray(value)) {
+    // A list of strings (tables, kinds, masked columns) is what JSON.stringify writes.
+    let strings = true;
+    for (let i = 0; i < value.length && strings; i++) strings = typeof value[i] === 'string';
+    if (strings) return JSON.stringify(value);
     let s = '[';
     for (let i = 0; i < value.length; i++) {
       const item: unknown = value[i];
@@ -44,7 +92,14 @@ function fast(value: unknown): string {
     throw new TypeError('canonicalJson: only plain objects are allowed');
   }
   const obj = value as Record<string, unknown>;
-  const keys = Object.keys(obj).sort();
+  const keys = Object.keys(obj);
+  // Payloads are usually built with their keys in order already; sort only when not.
+  for (let i = 1; i < keys.length; i++) {
+    if ((keys[i - 1] as string) > (keys[i] as string)) {
+      keys.sort();
+      break;
+    }
+  }
   let s = '{';
   let first = true;
   for (const k of keys) {

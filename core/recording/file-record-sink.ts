@@ -109,14 +109,19 @@ export class FileRecordSink implements RecordSink {
     let lastSeq = state.lastSeq;
     let lastHash = state.lastHash;
     const summary = structuredClone(state.summary);
-    for (const e of [...batch.events].sort((a, b) => a.seq - b.seq)) {
+    // Stored lines come from this process's spool, which hashed those very events: the
+    // chain's links are checked, the hashes not recomputed. Events alone are checked in full.
+    const stored = batch.lines !== undefined && batch.lines.length === batch.events.length ? batch.lines : undefined;
+    const events = stored !== undefined ? batch.events : [...batch.events].sort((a, b) => a.seq - b.seq);
+    for (let i = 0; i < events.length; i++) {
+      const e = events[i] as RecordEvent;
       if (e.sessionId !== sessionId) throw new ChainConflictError(`event ${e.id} belongs to session ${e.sessionId}, not ${sessionId}`);
       if (e.seq <= lastSeq) continue; // already stored: shipping is at-least-once
       if (e.seq !== lastSeq + 1) break; // a gap: acknowledge what is contiguous, the shipper resends
-      if (e.prevHash !== lastHash || computeEventHash(e) !== e.hash) {
+      if (e.prevHash !== lastHash || (stored === undefined && computeEventHash(e) !== e.hash)) {
         throw new ChainConflictError(`session ${sessionId} seq ${e.seq} does not continue the stored chain`);
       }
-      lines.push(JSON.stringify(e) + '\n');
+      lines.push(stored !== undefined ? `${stored[i] as string}\n` : JSON.stringify(e) + '\n');
       fold(summary, e);
       lastSeq = e.seq;
       lastHash = e.hash;

@@ -2,12 +2,13 @@
 // `hash`); each event's prevHash is the previous event's hash; the first
 // prevHash is SHA-256 of the session id, so a chain cannot be moved to another session.
 
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { canonicalJson } from './canonical-json.js';
 import type { RecordEvent, UnhashedEvent } from './events.js';
 
 export function sha256Hex(text: string): string {
-  return createHash('sha256').update(text, 'utf8').digest('hex');
+  // One-shot hash: no Hash object per event.
+  return hash('sha256', text, 'hex');
 }
 
 export function genesisHash(sessionId: string): string {

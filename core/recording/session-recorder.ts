@@ -1,9 +1,12 @@
 // Builds the chained events of one session and hands them to the spool.
-// `record()` writes the event to the spool file synchronously (when it returns,
-// `lastSeq` has moved and the line is in the page cache) and resolves once the
-// event is fsynced (group commit, see spool.ts). In strict mode any failure to
-// record rejects (the caller refuses or ends the session, invariant 4); in
-// lenient mode the event is dropped, `onError` is told, and the session goes on.
+// `write()` puts the event in the spool file synchronously and returns its seq
+// (the data path's way: no promise per event); `record()` does the same and
+// resolves once the event is fsynced (group commit, see spool.ts). In strict
+// mode any failure to record throws/rejects (the caller refuses or ends the
+// session, invariant 4), and a failed sync later tells `onFailure` listeners;
+// in lenient mode the event is dropped, `onError` is told, and the session
+// goes on. Each event is serialised once: its canonical JSON is both what is
+// hashed and, with the hash added, the line that is stored and shipped.
 
 import { RecordingClosedError, RecordingError } from './errors.js';
 import { newEventId } from './event-id.js';
@@ -28,7 +31,7 @@ export interface RecorderOptions {
   /** Default for sessions that do not say (policy session.strictRecording). */
   strict?: boolean;
   onError?: (err: RecordingError, sessionId: string) => void;
-  /** Event observer (metrics); called after the event is durable. */
+  /** Event observer (metrics); called when the event is written to the spool. */
   onEvent?: (event: RecordEvent) => void;
   now?: () => number;
 }
@@ -61,12 +64,12 @@ export class Recorder {
       const info = this.opts.spool.session(o.sessionId);
       if (!info || info.ended || info.broken || info.durableSeq !== o.lastSeq) continue;
       const started = o.startedAt ? Date.parse(o.startedAt) : now;
-      const event = buildEvent(o.sessionId, o.lastSeq + 1, o.lastHash, now, 'session.end', {
+      const { event, line } = buildEventLine(o.sessionId, o.lastSeq + 1, o.lastHash, now, 'session.end', {
         outcome: 'terminated',
         reason,
         durationMs: Math.max(0, now - (Number.isFinite(started) ? started : now)),
       });
-      await this.opts.spool.append(event);
+      await this.opts.spool.enqueue(event, line);
       closed++;
     }
     return closed;
@@ -78,6 +81,7 @@ export class SessionRecording {
   private prevHash: string;
   private readonly startedAt: number;
   private failure: RecordingError | null = null;
+  private failureListeners: Array<(err: RecordingError) => void> = [];
   private ended = false;
   private readonly tally: Required<SessionCounts> = { statements: 0, denied: 0, masked: 0, approvals: 0, rows: 0 };
 
@@ -126,6 +130,29 @@ export class SessionRecording {
     return this.recordRaw(type, data);
   }
 
+  /**
+   * Writes the event now (in the spool file's page cache when this returns)
+   * without waiting for it to be durable; returns its seq, or 0 when it was not
+   * taken (lenient mode after a failure). Throws in strict mode. A sync that
+   * fails later is reported to `onFailure` listeners. (ssh.output longer than
+   * OUTPUT_CHUNK_CHARS goes through record(), which splits it.)
+   * `defer` (spool.ts `write`): the line waits for the session's next line or
+   * the next sync, at most about the sync window; only for events nothing
+   * acts on (a statement's outcome), never for a write-ahead event.
+   */
+  write<T extends SessionEventType>(type: T, data: EventDataMap[T], opts?: { defer?: boolean }): number {
+    return this.take(type, data, opts?.defer === true)?.seq ?? 0;
+  }
+
+  /** `listener` is called once, with the first recording failure of this session (also one already past). */
+  onFailure(listener: (err: RecordingError) => void): void {
+    if (this.failure) {
+      listener(this.failure);
+      return;
+    }
+    this.failureListeners.push(listener);
+  }
+
   /** Record session.end; later calls are no-ops. */
   async end(outcome: SessionOutcome, reason?: string): Promise<void> {
     if (this.ended) return;
@@ -135,20 +162,34 @@ export class SessionRecording {
 
   /** @internal */
   async recordRaw<T extends RecordEventType>(type: T, data: EventDataMap[T]): Promise<RecordEvent | null> {
+    const event = this.take(type, data);
+    if (event === null) return null;
+    try {
+      await this.opts.spool.whenDurable(this.sessionId, event.seq);
+    } catch (err) {
+      this.fail(toRecordingError(err));
+      return this.failed_(this.failure as RecordingError);
+    }
+    return event;
+  }
+
+  /** Builds and writes the event; null when not taken (lenient). Throws in strict mode. */
+  private take<T extends RecordEventType>(type: T, data: EventDataMap[T], defer = false): RecordEvent | null {
     if (this.ended) throw new RecordingClosedError(this.sessionId);
     if (this.failure) return this.failed_(this.failure);
     let event: RecordEvent;
-    let durable: Promise<void>;
     try {
       assertNoSecretFields(data);
-      event = buildEvent(this.sessionId, this.seq + 1, this.prevHash, (this.opts.now ?? Date.now)(), type, data);
-      durable = this.opts.spool.enqueue(event);
+      const built = buildEventLine(this.sessionId, this.seq + 1, this.prevHash, (this.opts.now ?? Date.now)(), type, data);
+      event = built.event;
+      this.opts.spool.write(event, built.line, this.onSpoolBroken, defer);
     } catch (err) {
-      // Nothing was queued, so the chain is unchanged; a secret field is the caller's bug.
+      // Nothing was written, so the chain is unchanged; a secret field is the caller's bug.
       const e = toRecordingError(err);
       if (e.code === 'RECORD_SECRET_FIELD' || this.strict) throw e;
       // A file that cannot be written stays broken: lenient mode stops recording this session.
-      if (e.code === 'RECORD_SPOOL_WRITE') this.failure = e;
+      if (this.failure === e) return null; // the spool reported it (onSpoolBroken)
+      if (e.code === 'RECORD_SPOOL_WRITE') this.fail(e);
       this.opts.onError?.(e, this.sessionId);
       return null;
     }
@@ -156,14 +197,24 @@ export class SessionRecording {
     this.prevHash = event.hash;
     if (type === 'session.end') this.ended = true;
     this.count(event);
-    try {
-      await durable;
-    } catch (err) {
-      this.failure = toRecordingError(err);
-      return this.failed_(this.failure);
-    }
     this.opts.onEvent?.(event);
     return event;
+  }
+
+  // A write or sync of this session failed after events were taken.
+  private readonly onSpoolBroken = (err: Error): void => {
+    if (this.failure) return;
+    const e = toRecordingError(err);
+    this.fail(e);
+    if (!this.strict) this.opts.onError?.(e, this.sessionId);
+  };
+
+  private fail(err: RecordingError): void {
+    if (this.failure) return;
+    this.failure = err;
+    const listeners = this.failureListeners;
+    this.failureListeners = [];
+    for (const l of listeners) l(err);
   }
 
   private failed_(err: RecordingError): null {
@@ -203,27 +254,43 @@ export function buildEvent<T extends RecordEventType>(
   type: T,
   data: EventDataMap[T],
 ): RecordEvent {
-  // Round-trip through JSON so the hashed form is exactly what is stored (undefined dropped).
-  const cleanData = JSON.parse(JSON.stringify(data)) as EventDataMap[T];
+  return buildEventLine(sessionId, seq, prevHash, nowMs, type, data).event;
+}
+
+/**
+ * The event and its stored line. The hash covers the canonical JSON of the
+ * event without `hash` (hash-chain.ts computeEventHash gives the same); the
+ * line is that text with `hash` added, so one serialisation serves both.
+ * `data` is kept as given (callers hand over fresh objects); undefined
+ * properties are left out of the line and the hash, as JSON leaves them out.
+ */
+export function buildEventLine<T extends RecordEventType>(
+  sessionId: string,
+  seq: number,
+  prevHash: string,
+  nowMs: number,
+  type: T,
+  data: EventDataMap[T],
+): { event: RecordEvent; line: string } {
+  let eventData: EventDataMap[T] = data;
+  let dataJson: string;
+  try {
+    dataJson = canonicalJson(data);
+  } catch (err) {
+    if (!(err instanceof TypeError)) throw err;
+    // Not plain JSON (a Date, a class instance): store what JSON makes of it.
+    eventData = JSON.parse(JSON.stringify(data)) as EventDataMap[T];
+    dataJson = canonicalJson(eventData);
+  }
   const id = newEventId(nowMs);
   const ts = new Date(nowMs).toISOString();
-  // The canonical form of the envelope, keys already in sorted order (hash-chain.ts
-  // computeEventHash gives the same text; only `data` needs the generic walk).
-  const canonical =
-    `{"data":${canonicalJson(cleanData)},"id":${JSON.stringify(id)},"prevHash":${JSON.stringify(prevHash)},` +
-    `"seq":${JSON.stringify(seq)},"sessionId":${JSON.stringify(sessionId)},"ts":${JSON.stringify(ts)},` +
-    `"type":${JSON.stringify(type)},"v":${JSON.stringify(RECORD_EVENT_VERSION)}}`;
-  return {
-    v: RECORD_EVENT_VERSION,
-    id,
-    sessionId,
-    seq,
-    ts,
-    type,
-    data: cleanData,
-    prevHash,
-    hash: sha256Hex(canonical),
-  } as RecordEvent;
+  // Keys in sorted order (canonical); id, prevHash, ts and type need no escaping.
+  const body =
+    `{"data":${dataJson},"id":"${id}","prevHash":"${prevHash}","seq":${seq},"sessionId":${JSON.stringify(sessionId)},` +
+    `"ts":"${ts}","type":"${type}","v":${RECORD_EVENT_VERSION}`;
+  const hash = sha256Hex(body + '}');
+  const event = { v: RECORD_EVENT_VERSION, id, sessionId, seq, ts, type, data: eventData, prevHash, hash } as RecordEvent;
+  return { event, line: `${body},"hash":"${hash}"}` };
 }
 
 function splitText(text: string, size: number): string[] {

@@ -1,16 +1,19 @@
 // The spool: one append-only JSONL file per session in a directory the sidecar
-// owns, each held open by one descriptor. `enqueue` writes the event's line to
-// the file synchronously (it is in the kernel's page cache when enqueue
-// returns, so a crash of this process loses nothing), and its promise settles
-// after fdatasync. Syncs are group-committed: at most one runs at a time, each
-// starts `syncDelayMs` after the first append it covers and covers every
-// append made before it starts. The
-// ack position of each session lives beside it in `<id>.ack`, replaced
-// atomically. A crash can only tear the tail of a file; reopening truncates a
-// torn tail and reports sessions that never ended as orphans.
+// owns, each held open by one descriptor. `write` puts the event's line in the
+// file synchronously (it is in the kernel's page cache when write returns, so
+// a crash of this process loses nothing); `enqueue` also returns a promise
+// that settles after fdatasync. Syncs are group-committed: at most one runs at
+// a time, each starts `syncDelayMs` after the first write it covers and covers
+// every write made before it starts. Written lines are also kept in memory
+// (bounded) until acknowledged, so the shipper does not read back what this
+// process wrote. The ack position of each session lives beside it in
+// `<id>.ack`, replaced atomically but not fsynced: an ack lost to a machine
+// crash only makes the shipper send events again, and sinks are idempotent.
+// A crash can only tear the tail of a file; reopening truncates a torn tail and
+// reports sessions that never ended as orphans.
 
 import { EventEmitter } from 'node:events';
-import { closeSync, constants as fsc, fdatasync, openSync, writeSync } from 'node:fs';
+import { closeSync, constants as fsc, fdatasync, openSync, renameSync, writeFileSync, writeSync } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RecordingError, SpoolFullError, SpoolLockedError, SpoolWriteError } from './errors.js';
@@ -25,8 +28,24 @@ export interface SpoolOptions {
   maxBytes?: number;
   /** Upper bound for one event line. Default 1 MiB. */
   maxEventBytes?: number;
-  /** How long a sync waits after the first append it will cover, so bursts share one fdatasync. Default 5 ms. */
+  /**
+   * How long a sync waits after the first write it will cover, so bursts share
+   * one fdatasync. Default 20 ms: a machine crash can lose at most that window
+   * (a crash of the process loses nothing written); each session's fdatasync
+   * costs kernel CPU, so shorter windows cost throughput (docs/benchmarks.md).
+   */
   syncDelayMs?: number;
+  /** Upper bound for lines kept in memory for the shipper (beyond it, batches are read from the files). Default 16 MiB. */
+  maxMemoryBytes?: number;
+  /** Least time between two writes of a session's ack file (the latest ack is also written at close). Default 1000 ms. */
+  ackIntervalMs?: number;
+}
+
+/** A batch for the shipper: durable events in seq order, with their stored lines when this process wrote them. */
+export interface SpoolBatch {
+  events: RecordEvent[];
+  /** The exact stored line of each event (no newline), when the batch came from memory. */
+  lines?: string[];
 }
 
 export interface SpoolSessionInfo {
@@ -50,6 +69,12 @@ export interface OrphanSession {
   startedAt: string | null;
 }
 
+interface MemLine {
+  event: RecordEvent;
+  line: string;
+  size: number;
+}
+
 interface SessionState {
   sessionId: string;
   path: string;
@@ -67,14 +92,31 @@ interface SessionState {
   broken: Error | null;
   /** Byte offsets just after recently read events, so the next read can seek. */
   readHints: Map<number, number>;
+  /** Hash of the last event written (durable or not). */
+  queuedHash: string;
+  /** Bytes written since the last sync started. */
+  unsynced: number;
+  /** Promises waiting for a seq to become durable (only for callers that asked). */
+  waiters: Array<{ seq: number; resolve: () => void; reject: (err: Error) => void }>;
+  /** Written, unacknowledged lines from `memHead` on; null when they must be read from the file. */
+  mem: MemLine[] | null;
+  memHead: number;
+  /** Told once when the session's file cannot be written or synced. */
+  onBroken: ((err: Error) => void) | undefined;
+  /** Deferred lines (with their newlines), written with the next line or before the next sync. */
+  deferred: string;
+  /** When the ack file was last written, and the seq it holds. */
+  ackWrittenAt: number;
+  ackWrittenSeq: number;
 }
 
-interface Pending {
+/** What one sync covers of one session: everything written before it started. */
+interface SyncPart {
   state: SessionState;
-  size: number;
-  event: RecordEvent;
-  resolve: () => void;
-  reject: (err: Error) => void;
+  seq: number;
+  hash: string;
+  bytes: number;
+  end: boolean;
 }
 
 const SESSION_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
@@ -91,8 +133,11 @@ export class Spool extends EventEmitter {
   private readonly sessionsById = new Map<string, SessionState>();
   private readonly orphanList: OrphanSession[] = [];
   readonly syncDelayMs: number;
-  /** Written, waiting for the next sync. */
-  private queue: Pending[] = [];
+  private readonly maxMemoryBytes: number;
+  private readonly ackIntervalMs: number;
+  private memoryBytes = 0;
+  /** Sessions written since the last sync started. */
+  private dirty = new Set<SessionState>();
   private syncing: Promise<void> | null = null;
   private syncTimer: NodeJS.Timeout | null = null;
   private totalBytes = 0;
@@ -104,7 +149,9 @@ export class Spool extends EventEmitter {
     this.dir = opts.dir;
     this.maxBytes = opts.maxBytes ?? 256 * 1024 * 1024;
     this.maxEventBytes = opts.maxEventBytes ?? 1024 * 1024;
-    this.syncDelayMs = opts.syncDelayMs ?? 5;
+    this.syncDelayMs = opts.syncDelayMs ?? 20;
+    this.maxMemoryBytes = opts.maxMemoryBytes ?? 16 * 1024 * 1024;
+    this.ackIntervalMs = opts.ackIntervalMs ?? 1000;
   }
 
   static async open(opts: SpoolOptions): Promise<Spool> {
@@ -140,23 +187,33 @@ export class Spool extends EventEmitter {
   }
 
   session(sessionId: string): SpoolSessionInfo | undefined {
-    return this.sessions().find((s) => s.sessionId === sessionId);
+    const s = this.sessionsById.get(sessionId);
+    if (s === undefined) return undefined;
+    return { sessionId, durableSeq: s.durableSeq, ackedSeq: s.ackedSeq, ended: s.ended, bytes: s.bytes, broken: s.broken !== null };
   }
 
   /**
    * Write an event to its session's file (synchronously: when this returns the
    * line is in the page cache and survives a crash of this process). Throws
-   * synchronously (nothing taken) when the event is invalid, out of order, too
-   * large, the spool is full, or the file cannot be written (the session is
-   * then broken and takes no more events); otherwise returns a promise that
-   * settles after the line is fdatasynced (within about `syncDelayMs` plus one sync).
+   * (nothing taken) when the event is invalid, out of order, too large, the
+   * spool is full, or the file cannot be written (the session is then broken
+   * and takes no more events). `line` is the event's JSON as it should be
+   * stored (session-recorder.ts builds it once); `onBroken` is told if a later
+   * write or sync of this session fails. Durability follows within about
+   * `syncDelayMs` plus one sync; `whenDurable` waits for it.
+   *
+   * `defer`: the line is only buffered, and written together with the
+   * session's next line or just before the next sync starts (at most about
+   * `syncDelayMs` later), saving a system call per event. For events that
+   * nothing waits on before acting (a statement's outcome), never for a
+   * write-ahead event: a crash of the process can lose a deferred line.
    */
-  enqueue(event: RecordEvent): Promise<void> {
+  write(event: RecordEvent, line?: string, onBroken?: (err: Error) => void, defer = false): void {
     if (this.closed) throw new RecordingError('RECORD_SPOOL_CLOSED', 'spool is closed');
-    if (!SESSION_ID.test(event.sessionId)) {
+    let state = this.sessionsById.get(event.sessionId);
+    if (state === undefined && !SESSION_ID.test(event.sessionId)) {
       throw new RecordingError('RECORD_BAD_SESSION_ID', `session id ${JSON.stringify(event.sessionId)} is not a safe file name`);
     }
-    let state = this.sessionsById.get(event.sessionId);
     if (state?.broken) {
       throw new SpoolWriteError(`spool cannot write session ${event.sessionId}: ${state.broken.message}`, state.broken);
     }
@@ -167,14 +224,15 @@ export class Spool extends EventEmitter {
     if (state?.queuedEnd) {
       throw new RecordingError('RECORD_CLOSED', `session ${event.sessionId} already ended`);
     }
-    const line = Buffer.from(JSON.stringify(event) + '\n', 'utf8');
-    if (line.length > this.maxEventBytes) {
+    const text = line ?? JSON.stringify(event);
+    const size = Buffer.byteLength(text, 'utf8') + 1;
+    if (size > this.maxEventBytes) {
       throw new RecordingError(
         'RECORD_EVENT_TOO_LARGE',
-        `event of ${line.length} bytes exceeds the ${this.maxEventBytes}-byte limit (session ${event.sessionId}, seq ${event.seq})`,
+        `event of ${size} bytes exceeds the ${this.maxEventBytes}-byte limit (session ${event.sessionId}, seq ${event.seq})`,
       );
     }
-    if (this.bytes + line.length > this.maxBytes) {
+    if (this.bytes + size > this.maxBytes) {
       throw new SpoolFullError(
         `spool ${this.dir} is full: ${this.bytes} of ${this.maxBytes} bytes used; events cannot be recorded until shipped`,
       );
@@ -183,16 +241,47 @@ export class Spool extends EventEmitter {
       state = newState(event.sessionId, join(this.dir, `${event.sessionId}.jsonl`));
       this.sessionsById.set(event.sessionId, state);
     }
-    this.writeLine(state, line);
+    if (onBroken !== undefined) state.onBroken = onBroken;
+    if (defer) state.deferred += text + '\n';
+    else if (state.deferred !== '') {
+      const both = state.deferred + text + '\n';
+      state.deferred = '';
+      this.writeLine(state, both, Buffer.byteLength(both, 'utf8'));
+    } else this.writeLine(state, text + '\n', size);
     state.queuedSeq = event.seq;
+    state.queuedHash = event.hash;
     if (event.type === 'session.end') state.queuedEnd = true;
-    this.queuedBytes += line.length;
-    const s = state;
-    const done = new Promise<void>((resolve, reject) => {
-      this.queue.push({ state: s, size: line.length, event, resolve, reject });
-    });
+    state.unsynced += size;
+    this.queuedBytes += size;
+    if (state.mem !== null) {
+      if (this.memoryBytes + size <= this.maxMemoryBytes) {
+        state.mem.push({ event, line: text, size });
+        this.memoryBytes += size;
+      } else {
+        // Over the memory bound: this session's batches come from the file until it catches up.
+        this.dropMemory(state);
+      }
+    }
+    this.dirty.add(state);
     this.scheduleSync();
-    return done;
+  }
+
+  /** Resolves once `seq` of the session is fsynced; rejects if the session's file cannot be written or synced. */
+  whenDurable(sessionId: string, seq: number): Promise<void> {
+    const state = this.sessionsById.get(sessionId);
+    if (state === undefined) return Promise.reject(new RecordingError('RECORD_UNKNOWN_SESSION', `no spooled session ${sessionId}`));
+    if (state.durableSeq >= seq) return Promise.resolve();
+    if (state.broken) return Promise.reject(state.broken);
+    return new Promise<void>((resolve, reject) => state.waiters.push({ seq, resolve, reject }));
+  }
+
+  /**
+   * Write an event (see `write`) and return a promise that settles after its
+   * line is fdatasynced. Throws synchronously when nothing was taken.
+   */
+  enqueue(event: RecordEvent, line?: string): Promise<void> {
+    this.write(event, line);
+    return this.whenDurable(event.sessionId, event.seq);
   }
 
   /** Same as enqueue, but reports synchronous refusals as a rejected promise. */
@@ -200,7 +289,34 @@ export class Spool extends EventEmitter {
     await this.enqueue(event);
   }
 
-  /** Read up to `maxEvents` durable events after `afterSeq` (bounded by `maxBytes`, at least one event). */
+  /**
+   * Up to `maxEvents` durable events after `afterSeq` (bounded by `maxBytes`,
+   * at least one event): from memory with their stored lines when this process
+   * wrote them and still holds them, otherwise read from the file.
+   */
+  async takeBatch(sessionId: string, afterSeq: number, maxEvents = 500, maxBytes = 1024 * 1024): Promise<SpoolBatch> {
+    const state = this.sessionsById.get(sessionId);
+    if (!state || afterSeq >= state.durableSeq) return { events: [] };
+    const mem = state.mem;
+    const first = mem?.[state.memHead];
+    if (mem === null || first === undefined || first.event.seq > afterSeq + 1) {
+      return { events: await this.readBatch(sessionId, afterSeq, maxEvents, maxBytes) };
+    }
+    const events: RecordEvent[] = [];
+    const lines: string[] = [];
+    let bytes = 0;
+    for (let i = state.memHead + (afterSeq + 1 - first.event.seq); i < mem.length; i++) {
+      const m = mem[i] as MemLine;
+      if (m.event.seq > state.durableSeq) break;
+      events.push(m.event);
+      lines.push(m.line);
+      bytes += m.size;
+      if (events.length >= maxEvents || bytes >= maxBytes) break;
+    }
+    return { events, lines };
+  }
+
+  /** Read up to `maxEvents` durable events after `afterSeq` from the file (bounded by `maxBytes`, at least one event). */
   async readBatch(sessionId: string, afterSeq: number, maxEvents = 500, maxBytes = 1024 * 1024): Promise<RecordEvent[]> {
     const state = this.sessionsById.get(sessionId);
     if (!state || afterSeq >= state.durableSeq) return [];
@@ -224,19 +340,34 @@ export class Spool extends EventEmitter {
     return out;
   }
 
-  /** Durably remember that the sink holds everything through `seq`. */
+  /**
+   * Remember that the sink holds everything through `seq` (file replaced
+   * atomically, not fsynced: losing it to a machine crash only re-ships).
+   */
   async ack(sessionId: string, seq: number): Promise<void> {
     const state = this.sessionsById.get(sessionId);
     if (!state) throw new RecordingError('RECORD_UNKNOWN_SESSION', `no spooled session ${sessionId}`);
     if (seq > state.durableSeq || seq < 0) {
       throw new RecordingError('RECORD_BAD_ACK', `ack ${seq} for session ${sessionId} outside 0..${state.durableSeq}`);
     }
-    const path = join(this.dir, `${sessionId}.ack`);
-    const tmp = `${path}.tmp`;
-    await writeDurable(tmp, `${seq}\n`);
-    await rename(tmp, path);
-    await this.syncDir();
     state.ackedSeq = seq;
+    const now = Date.now();
+    if (now - state.ackWrittenAt >= this.ackIntervalMs) this.writeAck(state, now);
+    this.forgetAcked(state);
+  }
+
+  private writeAck(state: SessionState, now: number): void {
+    if (state.ackWrittenSeq === state.ackedSeq) return;
+    const path = join(this.dir, `${state.sessionId}.ack`);
+    const tmp = `${path}.tmp`;
+    try {
+      writeFileSync(tmp, `${state.ackedSeq}\n`, { mode: 0o600 });
+      renameSync(tmp, path);
+    } catch (err) {
+      throw new SpoolWriteError(`cannot write ack file ${path}: ${errMessage(err)}`, err);
+    }
+    state.ackWrittenAt = now;
+    state.ackWrittenSeq = state.ackedSeq;
   }
 
   /** Remove a session whose every event is acknowledged and that has ended. */
@@ -247,6 +378,7 @@ export class Spool extends EventEmitter {
       throw new RecordingError('RECORD_NOT_ACKED', `session ${sessionId} is not ended and fully acknowledged`);
     }
     closeFd(state);
+    this.dropMemory(state);
     // jsonl first: a crash in between leaves a stray .ack, which recovery removes.
     await unlink(state.path).catch(ignoreMissing);
     await unlink(join(this.dir, `${sessionId}.ack`)).catch(ignoreMissing);
@@ -258,7 +390,7 @@ export class Spool extends EventEmitter {
 
   /** Wait until every written event is fsynced (or failed); starts a pending sync at once. */
   async drain(): Promise<void> {
-    while (this.syncTimer !== null || this.syncing !== null || this.queue.length > 0) {
+    while (this.syncTimer !== null || this.syncing !== null || this.dirty.size > 0) {
       if (this.syncing === null) this.startSync();
       await this.syncing;
     }
@@ -268,26 +400,72 @@ export class Spool extends EventEmitter {
     if (this.closed) return;
     await this.drain();
     this.closed = true;
-    for (const s of this.sessionsById.values()) closeFd(s);
+    for (const s of this.sessionsById.values()) {
+      closeFd(s);
+      try {
+        this.writeAck(s, Date.now());
+      } catch {
+        // Only costs re-shipping after the restart.
+      }
+    }
     await unlink(join(this.dir, LOCK_FILE)).catch(ignoreMissing);
   }
 
-  private writeLine(state: SessionState, line: Buffer): void {
+  private writeLine(state: SessionState, text: string, size: number): void {
     try {
       if (state.fd === null) {
         const created = state.bytes === 0 && state.durableSeq === 0 && state.queuedSeq === 0;
         state.fd = openSync(state.path, fsc.O_WRONLY | fsc.O_APPEND | fsc.O_CREAT, 0o600);
         if (created) state.dirDirty = true;
       }
-      let written = 0;
-      while (written < line.length) written += writeSync(state.fd, line, written, line.length - written);
+      const written = writeSync(state.fd, text);
+      if (written < size) {
+        // A short write (rare): finish it from the bytes.
+        const buf = Buffer.from(text, 'utf8');
+        let done = written;
+        while (done < buf.length) done += writeSync(state.fd, buf, done, buf.length - done);
+      }
     } catch (err) {
       // A partial line is a torn tail that recovery truncates; the session takes nothing more.
       const e = new SpoolWriteError(`cannot write spool file ${state.path}: ${errMessage(err)}`, err);
+      const first = state.broken === null;
       state.broken = e;
+      state.deferred = '';
+      this.dropMemory(state);
+      if (first) state.onBroken?.(e);
       this.emit('error-write', e);
       throw e;
     }
+  }
+
+  /** Drop acknowledged lines from memory; a session that caught up while reading from the file keeps lines again. */
+  private forgetAcked(state: SessionState): void {
+    const mem = state.mem;
+    if (mem === null) {
+      if (state.ackedSeq >= state.queuedSeq && state.broken === null && !state.queuedEnd) state.mem = [];
+      return;
+    }
+    let head = state.memHead;
+    while (head < mem.length && (mem[head] as MemLine).event.seq <= state.ackedSeq) {
+      this.memoryBytes -= (mem[head] as MemLine).size;
+      head++;
+    }
+    if (head === mem.length) {
+      mem.length = 0;
+      head = 0;
+    } else if (head > 1024 && head * 2 > mem.length) {
+      mem.splice(0, head);
+      head = 0;
+    }
+    state.memHead = head;
+  }
+
+  private dropMemory(state: SessionState): void {
+    const mem = state.mem;
+    if (mem === null) return;
+    for (let i = state.memHead; i < mem.length; i++) this.memoryBytes -= (mem[i] as MemLine).size;
+    state.mem = null;
+    state.memHead = 0;
   }
 
   private scheduleSync(): void {
@@ -299,34 +477,42 @@ export class Spool extends EventEmitter {
     if (this.syncTimer !== null) clearTimeout(this.syncTimer);
     this.syncTimer = null;
     if (this.syncing !== null) return;
-    const batch = this.queue;
-    this.queue = [];
-    this.syncing = this.syncBatch(batch).finally(() => {
+    const parts: SyncPart[] = [];
+    for (const state of this.dirty) {
+      if (state.deferred !== '') {
+        const text = state.deferred;
+        state.deferred = '';
+        try {
+          this.writeLine(state, text, Buffer.byteLength(text, 'utf8'));
+        } catch (err) {
+          // The session is broken now; its sync below fails and tells everyone waiting.
+          void err;
+        }
+      }
+      parts.push({ state, seq: state.queuedSeq, hash: state.queuedHash, bytes: state.unsynced, end: state.queuedEnd });
+      state.unsynced = 0;
+    }
+    this.dirty.clear();
+    this.syncing = this.syncBatch(parts).finally(() => {
       this.syncing = null;
-      // Appends written while this sync ran get the next one.
-      if (this.queue.length > 0) this.scheduleSync();
+      // Writes made while this sync ran get the next one.
+      if (this.dirty.size > 0) this.scheduleSync();
     });
   }
 
-  private async syncBatch(batch: Pending[]): Promise<void> {
-    const bySession = new Map<SessionState, Pending[]>();
-    for (const p of batch) {
-      const list = bySession.get(p.state);
-      if (list) list.push(p);
-      else bySession.set(p.state, [p]);
-    }
+  private async syncBatch(parts: SyncPart[]): Promise<void> {
     let dirSync: Promise<Error | null> | null = null;
-    if ([...bySession.keys()].some((s) => s.dirDirty)) {
+    if (parts.some((p) => p.state.dirDirty)) {
       dirSync = this.syncDir().then(
         () => null,
         (err: unknown) => new Error(errMessage(err)),
       );
     }
-    await Promise.all([...bySession].map(([state, items]) => this.syncSession(state, items, dirSync)));
+    await Promise.all(parts.map((p) => this.syncSession(p, dirSync)));
   }
 
-  private async syncSession(state: SessionState, items: Pending[], dirSync: Promise<Error | null> | null): Promise<void> {
-    const size = items.reduce((n, p) => n + p.size, 0);
+  private async syncSession(part: SyncPart, dirSync: Promise<Error | null> | null): Promise<void> {
+    const { state } = part;
     try {
       if (state.broken) throw state.broken;
       const fd = state.fd;
@@ -341,26 +527,38 @@ export class Spool extends EventEmitter {
     } catch (err) {
       const e =
         err instanceof SpoolWriteError ? err : new SpoolWriteError(`cannot sync spool file ${state.path}: ${errMessage(err)}`, err);
+      const first = state.broken === null;
       state.broken = e;
-      this.queuedBytes -= size;
-      for (const p of items) p.reject(e);
+      this.queuedBytes -= part.bytes + state.unsynced;
+      state.unsynced = 0;
+      this.dirty.delete(state);
+      this.dropMemory(state);
+      const waiters = state.waiters;
+      state.waiters = [];
+      for (const w of waiters) w.reject(e);
+      if (first) state.onBroken?.(e);
       this.emit('error-write', e);
       return;
     }
-    this.queuedBytes -= size;
-    this.totalBytes += size;
-    state.bytes += size;
-    const last = items[items.length - 1];
-    if (last) {
-      state.durableSeq = last.event.seq;
-      state.lastHash = last.event.hash;
-      if (last.event.type === 'session.end') {
-        state.ended = true;
-        closeFd(state);
-      }
+    this.queuedBytes -= part.bytes;
+    this.totalBytes += part.bytes;
+    state.bytes += part.bytes;
+    const before = state.durableSeq;
+    state.durableSeq = part.seq;
+    state.lastHash = part.hash;
+    if (part.end) {
+      state.ended = true;
+      closeFd(state);
     }
-    this.stats.appends += items.length;
-    for (const p of items) p.resolve();
+    this.stats.appends += part.seq - before;
+    if (state.waiters.length > 0) {
+      const still: SessionState['waiters'] = [];
+      for (const w of state.waiters) {
+        if (w.seq <= part.seq) w.resolve();
+        else still.push(w);
+      }
+      state.waiters = still;
+    }
     this.emit('durable', state.sessionId);
   }
 
@@ -465,6 +663,10 @@ export class Spool extends EventEmitter {
     state.ackedSeq = acked;
     state.ended = ended;
     state.queuedEnd = ended;
+    state.queuedHash = prev;
+    state.ackWrittenSeq = acked;
+    // Written by an earlier process: batches come from the file until the shipper catches up.
+    state.mem = acked >= seq && !ended ? [] : null;
     this.sessionsById.set(sessionId, state);
     this.totalBytes += goodEnd;
     if (!ended) this.orphanList.push({ sessionId, lastSeq: seq, lastHash: prev, startedAt });
@@ -486,6 +688,15 @@ function newState(sessionId: string, path: string): SessionState {
     ended: false,
     broken: null,
     readHints: new Map(),
+    queuedHash: genesisHash(sessionId),
+    unsynced: 0,
+    waiters: [],
+    mem: [],
+    memHead: 0,
+    onBroken: undefined,
+    deferred: '',
+    ackWrittenAt: 0,
+    ackWrittenSeq: 0,
   };
 }
 

@@ -75,6 +75,15 @@ export interface SessionEvents {
   readonly lastSeq?: number;
   /** Resolves when durable; in strict mode rejects when recording failed. */
   record<T extends SessionEventType>(type: T, data: EventDataMap[T]): Promise<unknown>;
+  /**
+   * The data path's way (no promise per event): writes the event to the spool
+   * file now and returns its seq, or 0 when it was not taken (lenient mode
+   * after a failure); throws in strict mode when it cannot be written.
+   * `defer` lets an outcome wait for the next write (see core/recording).
+   */
+  write?<T extends SessionEventType>(type: T, data: EventDataMap[T], opts?: { defer?: boolean }): number;
+  /** Called once with the first recording failure (strict sessions end on it). */
+  onFailure?(listener: (err: Error) => void): void;
   end(outcome: SessionOutcome, reason?: string): Promise<void>;
 }
 

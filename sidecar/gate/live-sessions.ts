@@ -27,6 +27,8 @@ export class LiveSessions {
         return rec.lastSeq;
       },
       record: (type, data) => rec.record(type, data),
+      write: (type, data, opts) => rec.write(type, data, opts),
+      onFailure: (listener) => rec.onFailure(listener),
       end: async (outcome, reason) => {
         try {
           await rec.end(outcome, reason);
