@@ -23,6 +23,7 @@ describe('shapeKey', () => {
     ['a Unicode-escaped identifier', 'SELECT * FROM U&"t!0061" UESCAPE \'!\''],
     ['lowercase u&', "SELECT u&'\\0061'"],
     ['a NUL', 'SELECT 1\u0000'],
+    ['a lone surrogate (classification refuses it; normalize() would read U+FFFD)', "SELECT 'a\ud800'"],
     ['nothing', ''],
   ])('gives no key for text with %s', (_what, text) => {
     expect(shapeEligible(text)).toBe(false);

@@ -10,17 +10,32 @@
 //   literal, no dollar quoting;
 // - no `U&` / `u&`: a UESCAPE string changes how a Unicode-escaped
 //   identifier reads;
+// - no NUL and no lone surrogate: classification refuses such text
+//   (SQL_INVALID_TEXT), while normalize() would read a lone surrogate as
+//   U+FFFD and give the key of a valid text;
 // - the key must line up with the text (normalize() returns some error
 //   messages as if they were a result);
 // - a classification that read a literal's value (EXPLAIN (ANALYZE 'off'),
 //   ORDER BY 2) is never stored under a shape (the cache checks that).
+// fast-shape-key.ts finds the same key without the parser for common
+// statements; SqlClassifier decides when it may stand in for this one.
 
 import { normalizeSync } from 'libpg-query';
 
 export const MAX_SHAPE_TEXT_LENGTH = 64 * 1024;
 
+const SURROGATE = /[\uD800-\uDFFF]/;
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
 export function shapeEligible(text: string): boolean {
-  return text.length > 0 && text.length <= MAX_SHAPE_TEXT_LENGTH && !text.includes('$') && !/u&/i.test(text) && !text.includes('\u0000');
+  return (
+    text.length > 0 &&
+    text.length <= MAX_SHAPE_TEXT_LENGTH &&
+    !text.includes('$') &&
+    !/u&/i.test(text) &&
+    !text.includes('\u0000') &&
+    !(SURROGATE.test(text) && LONE_SURROGATE.test(text))
+  );
 }
 
 const PLACEHOLDER = /\$[0-9]+/;
