@@ -3,6 +3,7 @@
 // anything secret.
 
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { PolicyEngine } from '../../core/policy/engine.js';
 import type { RecordEvent } from '../../core/recording/events.js';
 
 export interface SidecarMetricsOptions {
@@ -10,6 +11,8 @@ export interface SidecarMetricsOptions {
   spoolBytes?: () => number;
   /** Pending approvals, read at scrape time. */
   pendingApprovals?: () => number;
+  /** The policy engine in force, read at scrape time (its decision cache's figures). */
+  policyEngine?: () => Pick<PolicyEngine, 'decisionCacheStats'> | undefined;
   defaultMetrics?: boolean;
 }
 
@@ -85,10 +88,26 @@ export class SidecarMetrics {
         this.set(pending ? pending() : 0);
       },
     });
+    const engine = opts.policyEngine;
+    new Gauge({
+      name: 'agentgate_decision_cache_requests',
+      help: 'Policy decisions since the policies in force were compiled, by how the decision cache served them (hit, miss, bypassed: a rule may read text, time or session).',
+      labelNames: ['result'] as const,
+      registers,
+      collect() {
+        const st = engine?.()?.decisionCacheStats();
+        this.set({ result: 'hit' }, st?.hits ?? 0);
+        this.set({ result: 'miss' }, st?.misses ?? 0);
+        this.set({ result: 'bypassed' }, st?.bypassed ?? 0);
+      },
+    });
     if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'agentgate_sidecar_' });
   }
 
-  /** Derive session/statement/masking metrics from durable recording events. */
+  // One labelled child per decision, looked up once (not per statement).
+  private readonly statementsByDecision = new Map<string, { inc(): void }>();
+
+  /** Derive session/statement/masking metrics from recording events (as they are written to the spool). */
   observeEvent(event: RecordEvent): void {
     switch (event.type) {
       case 'session.start':
@@ -101,7 +120,15 @@ export class SidecarMetrics {
       case 'statement':
       case 'command':
       case 'request':
-        this.statementsTotal.inc({ decision: event.data.decision.action });
+        {
+          const action = event.data.decision.action;
+          let child = this.statementsByDecision.get(action);
+          if (child === undefined) {
+            child = this.statementsTotal.labels({ decision: action });
+            this.statementsByDecision.set(action, child);
+          }
+          child.inc();
+        }
         if (event.data.maskedFields) this.maskedFieldsTotal.inc(event.data.maskedFields);
         break;
       case 'statement.result':

@@ -60,7 +60,7 @@ export async function startInjected(opts: InjectedOptions, log: Logger): Promise
     const spool = await Spool.open({ dir: opts.spoolDir, maxBytes: opts.spoolMaxBytes });
     cleanups.push(() => spool.close());
     if (spool.quarantined.length > 0) log.warn({ files: spool.quarantined }, 'spool had damaged lines; kept them aside');
-    const metrics = new SidecarMetrics({ spoolBytes: () => spool.bytes });
+    const metrics = new SidecarMetrics({ spoolBytes: () => spool.bytes, policyEngine: () => state?.engine });
     const stale = new Gauge({ name: 'agentgate_config_stale', help: '1 while the operator cannot be reached (the last good configuration is in force).', registers: [metrics.registry] });
     const revoked = new Counter({ name: 'agentgate_sessions_revoked_total', help: 'Live sessions ended because their access was revoked.', registers: [metrics.registry] });
     new Gauge({

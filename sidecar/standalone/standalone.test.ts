@@ -173,6 +173,10 @@ describe('standalone sidecar', () => {
     const metrics = await (await admin('/metrics', undefined, false)).text();
     expect(metrics).toMatch(/agentgate_statements_total\{decision="allow"\} 2/);
     expect(metrics).toMatch(/agentgate_statements_total\{decision="deny"\} 2/);
+    // Every decision is counted by how the engine's decision cache served it.
+    const served = ['hit', 'miss', 'bypassed'].map((r) => Number(new RegExp(`agentgate_decision_cache_requests\\{result="${r}"\\} (\\d+)`).exec(metrics)?.[1] ?? 'NaN'));
+    expect(served.every((n) => Number.isInteger(n))).toBe(true);
+    expect(served.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(4);
     expect(metrics).toContain('agentgate_sessions_total{protocol="postgres",connection="orders-db"}');
     expect(metrics).toMatch(/agentgate_approvals_total\{outcome="approved"\} 1/);
     expect(metrics).not.toContain('orders set');

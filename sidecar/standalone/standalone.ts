@@ -94,7 +94,11 @@ export async function startStandalone(opts: StandaloneOptions): Promise<Standalo
     const spool = await Spool.open({ dir: join(stateDir, 'spool'), maxBytes: opts.spoolMaxBytes });
     cleanups.push(() => spool.close());
     if (spool.quarantined.length > 0) log.warn({ files: spool.quarantined }, 'spool had damaged lines; kept them aside');
-    const metrics = new SidecarMetrics({ spoolBytes: () => spool.bytes, pendingApprovals: () => approvals.list().length });
+    const metrics = new SidecarMetrics({
+      spoolBytes: () => spool.bytes,
+      pendingApprovals: () => approvals.list().length,
+      policyEngine: () => config.engine,
+    });
     const recorder = new Recorder({
       spool,
       onEvent: (e) => metrics.observeEvent(e),
