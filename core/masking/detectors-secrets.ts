@@ -80,13 +80,32 @@ const KEY_SHAPES: readonly KeyShape[] = [
 /** Shortest text that can hold any cloud key shape: lets callers skip the scan for short values. */
 export const MIN_CLOUD_KEY_LENGTH = 15;
 
-/** Cloud and SaaS access keys recognised by their documented prefixes and lengths. */
-export function scanCloudKey(text: string, out: Match[], detector: number): void {
+/** The shapes grouped by their prefix's first two characters: one search per group, not per shape. */
+const KEY_GROUPS: ReadonlyArray<{ lead: string; shapes: readonly KeyShape[] }> = (() => {
+  const groups = new Map<string, KeyShape[]>();
   for (const shape of KEY_SHAPES) {
-    let at = text.indexOf(shape.prefix);
+    const lead = shape.prefix.slice(0, 2);
+    const list = groups.get(lead);
+    if (list === undefined) groups.set(lead, [shape]);
+    else list.push(shape);
+  }
+  return [...groups].map(([lead, shapes]) => ({ lead, shapes }));
+})();
+
+/**
+ * Cloud and SaaS access keys recognised by their documented prefixes and
+ * lengths. Each shape's occurrences are tried left to right, and one that
+ * starts inside the token an earlier occurrence of the same shape read is
+ * skipped.
+ */
+export function scanCloudKey(text: string, out: Match[], detector: number): void {
+  let resumeAt: Map<KeyShape, number> | undefined;
+  for (const group of KEY_GROUPS) {
+    let at = text.indexOf(group.lead);
     while (at >= 0) {
-      let next = at + 1;
-      if (!isAlnum(codeAt(text, at - 1))) {
+      for (const shape of group.shapes) {
+        if (!text.startsWith(shape.prefix, at) || at < (resumeAt?.get(shape) ?? 0)) continue;
+        if (isAlnum(codeAt(text, at - 1))) continue;
         const bodyStart = at + shape.prefix.length;
         let k = bodyStart;
         while (k < text.length && k - bodyStart <= shape.max && shape.body(text.charCodeAt(k))) k++;
@@ -95,9 +114,9 @@ export function scanCloudKey(text: string, out: Match[], detector: number): void
         if (len >= shape.min && len <= shape.max && !shape.body(codeAt(text, k)) && !isAlnum(codeAt(text, k))) {
           out.push({ start: at, end: k, type: 'cloudKey', detector });
         }
-        next = Math.max(next, k);
+        (resumeAt ??= new Map()).set(shape, k);
       }
-      at = text.indexOf(shape.prefix, next);
+      at = text.indexOf(group.lead, at + 1);
     }
   }
 }

@@ -25,6 +25,18 @@ export interface Detector {
   readonly minLength: number;
   /** Texts with fewer ASCII digits than this cannot match (cheap skip). */
   readonly minDigits: number;
+  /**
+   * Whether it can match inside the text form of a number as PostgreSQL
+   * prints one (an optional sign, digits, one decimal point, an exponent like
+   * e+15, Infinity, NaN). Lets numeric columns skip the detectors that cannot
+   * (see NUMBER_TEXT in BUILT_INS).
+   */
+  readonly inNumberText: boolean;
+  /**
+   * Characters a text needs for a match (cheap skip): any one of these sets
+   * of CHAR bits, all of that set; empty: no such need.
+   */
+  readonly needs: readonly number[];
   readonly scan: Scanner;
 }
 
@@ -32,17 +44,77 @@ interface BuiltIn {
   scan: Scanner;
   minLength: number;
   minDigits: number;
+  inNumberText: boolean;
+  needs: readonly number[];
 }
 
+/** Characters whose presence decides whether a scanner can match at all (see Detector.needs). */
+export const CHAR = {
+  at: 1 << 0, // '@'
+  dot: 1 << 1, // '.'
+  dash: 1 << 2, // '-'
+  underscore: 1 << 3, // '_'
+  upper: 1 << 4, // 'A'..'Z'
+  upperA: 1 << 5, // 'A'
+  upperJ: 1 << 6, // 'J'
+  g: 1 << 7, // 'g'
+  x: 1 << 8, // 'x'
+} as const;
+
+/** CHAR bits of each ASCII character (0 for the others). */
+const CHAR_BITS = (() => {
+  const t = new Uint16Array(128);
+  t[0x40] = CHAR.at;
+  t[0x2e] = CHAR.dot;
+  t[0x2d] = CHAR.dash;
+  t[0x5f] = CHAR.underscore;
+  for (let c = 0x41; c <= 0x5a; c++) t[c] = CHAR.upper;
+  t[0x41] = CHAR.upper | CHAR.upperA;
+  t[0x4a] = CHAR.upper | CHAR.upperJ;
+  t[0x67] = CHAR.g;
+  t[0x78] = CHAR.x;
+  return t;
+})();
+
+/** Per byte: its CHAR bits, and 1 << DIGIT_SHIFT for an ASCII digit (bytes of 0x80 and up: nothing). */
+const DIGIT_SHIFT = 15;
+const BYTE_INFO = (() => {
+  const t = new Uint16Array(256);
+  t.set(CHAR_BITS);
+  for (let c = 48; c <= 57; c++) t[c] = 1 << DIGIT_SHIFT;
+  return t;
+})();
+
+// NUMBER_TEXT: which detectors can match inside a number's text. A card
+// number can (a bigint or numeric holding 4111111111111111). The others need
+// what a number's text never has: an SSN a separator between digit groups
+// (a number's '-' only leads it or its exponent, after 'e') or a keyword
+// before 9 bare digits; a phone number '+' after a non-letter (a number's
+// '+' only follows 'e') or the same separator twice between digit groups
+// (a number has at most one '.'); an email '@'; an IBAN two capital letters
+// then two digits; a JWT 'eyJ'; cloud keys their letter prefixes; private
+// keys '-----BEGIN '. detectors.test.ts checks this over generated numbers.
+//
+// needs: what each scanner anchors on. An email is found from its '@'; a JWT
+// from 'eyJ' followed by a base64url run and a '.'; a cloud key from its
+// prefix, and every prefix has an 'A' (AKIA, ASIA, AIza), or 'g' and '_'
+// (ghp_, github_pat_, ...), or 'x' and '-' (xoxb-, xapp-, ...); a private key
+// from '-----BEGIN '; an IBAN starts with two capital letters.
 const BUILT_INS: Readonly<Record<Exclude<DetectorType, 'custom'>, BuiltIn>> = {
-  pan: { scan: scanPan, minLength: 13, minDigits: 13 },
-  ssn: { scan: scanSsn, minLength: 9, minDigits: 9 },
-  phone: { scan: scanPhone, minLength: 9, minDigits: 8 },
-  email: { scan: scanEmail, minLength: 6, minDigits: 0 },
-  iban: { scan: scanIban, minLength: 15, minDigits: 2 },
-  jwt: { scan: scanJwt, minLength: 10, minDigits: 0 },
-  cloudKey: { scan: scanCloudKey, minLength: MIN_CLOUD_KEY_LENGTH, minDigits: 0 },
-  privateKey: { scan: scanPrivateKey, minLength: 40, minDigits: 0 },
+  pan: { scan: scanPan, minLength: 13, minDigits: 13, inNumberText: true, needs: [] },
+  ssn: { scan: scanSsn, minLength: 9, minDigits: 9, inNumberText: false, needs: [] },
+  phone: { scan: scanPhone, minLength: 9, minDigits: 8, inNumberText: false, needs: [] },
+  email: { scan: scanEmail, minLength: 6, minDigits: 0, inNumberText: false, needs: [CHAR.at] },
+  iban: { scan: scanIban, minLength: 15, minDigits: 2, inNumberText: false, needs: [CHAR.upper] },
+  jwt: { scan: scanJwt, minLength: 10, minDigits: 0, inNumberText: false, needs: [CHAR.upperJ | CHAR.dot] },
+  cloudKey: {
+    scan: scanCloudKey,
+    minLength: MIN_CLOUD_KEY_LENGTH,
+    minDigits: 0,
+    inNumberText: false,
+    needs: [CHAR.upperA, CHAR.g | CHAR.underscore, CHAR.x | CHAR.dash],
+  },
+  privateKey: { scan: scanPrivateKey, minLength: 40, minDigits: 0, inNumberText: false, needs: [CHAR.dash] },
 };
 
 /** Compile detector specs (fails closed with InvalidMaskSpecError / InvalidMaskPatternError). */
@@ -69,7 +141,8 @@ function compileOne(spec: DetectorSpec, field: string): Detector {
   if (typeof pattern !== 'string' || pattern.length === 0) {
     throw new InvalidMaskSpecError(`${field}.pattern`, 'a custom detector needs a non-empty pattern');
   }
-  return { type: 'custom', strategy, keep, pattern, minLength: 1, minDigits: 0, scan: customScanner(compilePattern(pattern)) };
+  // A custom pattern may match anything, digits included.
+  return { type: 'custom', strategy, keep, pattern, minLength: 1, minDigits: 0, inNumberText: true, needs: [], scan: customScanner(compilePattern(pattern)) };
 }
 
 export function checkKeep(keep: unknown, field: string): number {
@@ -110,13 +183,67 @@ function customScanner(re: RE2JS): Scanner {
   };
 }
 
-function countDigits(text: string, enough: number): number {
-  let n = 0;
-  for (let i = 0; i < text.length && n < enough; i++) {
+// What scanText found in the text findSensitive is looking at (it runs to completion before the next).
+let textDigits = 0;
+let textChars = 0;
+
+/** One pass over the text: its ASCII digits, and the CHAR bits of what it contains. */
+function scanText(text: string): void {
+  let digits = 0;
+  let bits = 0;
+  for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
-    if (c >= 48 && c <= 57) n++;
+    const t = c < 256 ? (BYTE_INFO[c] as number) : 0;
+    bits |= t;
+    digits += t >>> DIGIT_SHIFT;
   }
-  return n;
+  textDigits = digits;
+  textChars = bits & ((1 << DIGIT_SHIFT) - 1);
+}
+
+/** Whether the text has every character of at least one of the detector's needs (or it has none). */
+function needsMet(needs: readonly number[]): boolean {
+  if (needs.length === 0) return true;
+  for (const set of needs) if ((textChars & set) === set) return true;
+  return false;
+}
+
+/**
+ * Whether findSensitive can find anything in the UTF-8 text bytes[start,
+ * end), told from the bytes without decoding them: false only when every
+ * detector is ruled out by the checks findSensitive makes first (length,
+ * digits, needed characters). They read the same from bytes: a multi-byte
+ * character (or an invalid byte, decoded as U+FFFD) is all bytes of 0x80 and
+ * up, which count for nothing, as non-ASCII characters do in the text; and a
+ * text has no more UTF-16 units than its UTF-8 bytes.
+ */
+export function mayFindInUtf8(bytes: Uint8Array, start: number, end: number, detectors: readonly Detector[]): boolean {
+  const length = end - start;
+  if (length <= 0) return false;
+  let scanned = false;
+  for (const d of detectors) {
+    if (length < d.minLength) continue;
+    if (d.minDigits === 0 && d.needs.length === 0) return true;
+    if (!scanned) {
+      scanBytes(bytes, start, end);
+      scanned = true;
+    }
+    if (textDigits >= d.minDigits && needsMet(d.needs)) return true;
+  }
+  return false;
+}
+
+/** scanText over UTF-8 bytes (branch-free: this runs over every screened value). */
+function scanBytes(bytes: Uint8Array, start: number, end: number): void {
+  let digits = 0;
+  let bits = 0;
+  for (let i = start; i < end; i++) {
+    const t = BYTE_INFO[bytes[i] as number] as number;
+    bits |= t;
+    digits += t >>> DIGIT_SHIFT;
+  }
+  textDigits = digits;
+  textChars = bits & ((1 << DIGIT_SHIFT) - 1);
 }
 
 /**
@@ -127,13 +254,16 @@ function countDigits(text: string, enough: number): number {
 export function findSensitive(text: string, detectors: readonly Detector[]): Match[] {
   const out: Match[] = [];
   if (text.length === 0) return out;
-  let digits = -1;
+  let scanned = false;
   for (let k = 0; k < detectors.length; k++) {
     const d = detectors[k];
     if (d === undefined || text.length < d.minLength) continue;
-    if (d.minDigits > 0) {
-      if (digits < 0) digits = countDigits(text, 13);
-      if (digits < d.minDigits) continue;
+    if (d.minDigits > 0 || d.needs.length > 0) {
+      if (!scanned) {
+        scanText(text);
+        scanned = true;
+      }
+      if (textDigits < d.minDigits || !needsMet(d.needs)) continue;
     }
     d.scan(text, out, k);
   }

@@ -29,4 +29,13 @@ describe('HmacSha256', () => {
     h.digest(randomBytes(300));
     expect(h.digest(Buffer.from('alice@example.com')).equals(a)).toBe(true);
   });
+
+  it('digests strings as their UTF-8 bytes, short ones from its own buffer and long ones too', () => {
+    const key = randomBytes(32);
+    const h = new HmacSha256(key);
+    const hex = (words: Int32Array): string => Array.from(words, (w) => (w >>> 0).toString(16).padStart(8, '0')).join('');
+    for (const value of ['', 'a', 'alice@example.com', 'Zoë Ünal 😀', '\uD800 lone', 'x'.repeat(55), 'x'.repeat(64), 'é'.repeat(400), 'y'.repeat(5000)]) {
+      expect(hex(h.digestUtf8Words(value))).toBe(createHmac('sha256', key).update(value, 'utf8').digest('hex'));
+    }
+  });
 });

@@ -2,7 +2,7 @@
 // column rules (matched by lineage: schema.table + column), JSON field paths,
 // and content detectors, with the policy's hash key bound in. The hot path
 // only evaluates.
-import { compileDetectors, findSensitive, checkKeep, type Detector } from './detectors.js';
+import { compileDetectors, findSensitive, checkKeep, mayFindInUtf8, type Detector } from './detectors.js';
 import type { DetectorSpec } from './detector-types.js';
 import { InvalidMaskSpecError, MaskHashKeyError } from './errors.js';
 import { maskJsonText, maskJsonValue, type JsonMaskDeps, type JsonTextResult } from './json-masker.js';
@@ -93,6 +93,21 @@ export interface CompiledMasking {
   maskField(text: string): MaskFieldResult;
   /** The detector that flags this text (first hit), if any: for values masked whole, like numbers. */
   detectorHit(text: string): Detector | undefined;
+  /**
+   * detectorHit for the text form of a number (an int, float or numeric
+   * column's value): the same answer, from only the detectors that can match
+   * there (Detector.inNumberText).
+   */
+  numberDetectorHit(text: string): Detector | undefined;
+  /** Whether some detector can match inside a number's text of at most `maxDigits` digits. */
+  detectsInNumbers(maxDigits: number): boolean;
+  /**
+   * Whether the detectors can find anything in the UTF-8 text bytes[start,
+   * end) (only the ones that can match a number's text when `inNumber`):
+   * false means maskText / maskField / detectorHit (numberDetectorHit) would
+   * find nothing there, so the value need not even be decoded.
+   */
+  mayDetect(bytes: Uint8Array, start: number, end: number, inNumber?: boolean): boolean;
   /** JSON field paths + detectors on string (and long number) leaves. Pure, copy-on-write. */
   maskJson(value: unknown): { value: unknown; masked: number };
   /** Same over JSON text, rewriting only masked values; valid=false if the text is not JSON. */
@@ -193,7 +208,7 @@ export function compileMasking(spec: MaskingSpecLike | undefined, opts: CompileM
   }
 
   const apply = (value: string, strategy: MaskStrategy, keep: number, shape: ValueShape = TEXT_SHAPE): string | null =>
-    maskValue(value, strategy, { keep, shape, ...(hashKey !== undefined ? { hashKey } : {}) });
+    maskValue(value, strategy, { keep, shape, hashKey });
 
   const replaceMatches = (text: string, nullWhole: boolean): MaskFieldResult => {
     const matches = findSensitive(text, detectors);
@@ -206,7 +221,7 @@ export function compileMasking(spec: MaskingSpecLike | undefined, opts: CompileM
       if (d.strategy === 'null' && nullWhole) return { value: null, masked: matches.length };
       const marker = markerFor(m.type);
       const masked =
-        d.strategy === 'null' ? marker : maskValue(text.slice(m.start, m.end), d.strategy, { keep: d.keep, marker, ...(hashKey !== undefined ? { hashKey } : {}) });
+        d.strategy === 'null' ? marker : maskValue(text.slice(m.start, m.end), d.strategy, { keep: d.keep, marker, hashKey });
       out += text.slice(at, m.start) + (masked ?? marker);
       at = m.end;
     }
@@ -240,6 +255,14 @@ export function compileMasking(spec: MaskingSpecLike | undefined, opts: CompileM
     return m === undefined ? undefined : detectors[m.detector];
   }
 
+  // The others cannot match a number's text, so leaving them out changes no answer.
+  const numberDetectors = detectors.filter((d) => d.inNumberText);
+  function numberDetectorHit(text: string): Detector | undefined {
+    if (numberDetectors.length === 0) return undefined;
+    const m = findSensitive(text, numberDetectors)[0];
+    return m === undefined ? undefined : numberDetectors[m.detector];
+  }
+
   return {
     detectors,
     hasColumnRules: columns.length > 0,
@@ -264,6 +287,10 @@ export function compileMasking(spec: MaskingSpecLike | undefined, opts: CompileM
       return replaceMatches(text, true);
     },
     detectorHit,
+    numberDetectorHit,
+    // A detector needing more digits than the type can print never fires (an int4 has at most 10, a card 13).
+    detectsInNumbers: (maxDigits) => numberDetectors.some((d) => d.minDigits <= maxDigits),
+    mayDetect: (bytes, start, end, inNumber = false) => mayFindInUtf8(bytes, start, end, inNumber ? numberDetectors : detectors),
     maskJson: (value) => maskJsonValue(value, jsonDeps),
     maskJsonText: (text) => maskJsonText(text, jsonDeps),
     apply,

@@ -125,6 +125,28 @@ export function detectApplies(cls: PgTypeClass, masking: CompiledMasking): boole
   return masking.hasDetectors;
 }
 
+/** Most digits the text form of each integer type can have (int4: -2147483648). */
+const INT_DIGITS: Readonly<Record<number, number>> = {
+  [PG_OID.int2]: 5,
+  [PG_OID.int4]: 10,
+  [PG_OID.oid]: 10,
+  [PG_OID.int8]: 19,
+};
+
+/**
+ * Whether a `detect` action can change a text-format value of this type. For
+ * numbers (int, float, numeric) only detectors that can match a number's
+ * text count, and only if the type prints enough digits for them: with the
+ * built-in detectors an int4 never changes (a card number needs 13 digits),
+ * an int8 or numeric may. Binary values are not covered: their decoding
+ * also checks the width (see maskPgBinary).
+ */
+export function detectCanChangeText(typeOid: number, masking: CompiledMasking): boolean {
+  const cls = pgTypeClass(typeOid);
+  if (cls === 'int' || cls === 'float' || cls === 'numeric') return masking.detectsInNumbers(INT_DIGITS[typeOid] ?? Infinity);
+  return detectApplies(cls, masking);
+}
+
 export interface PgValueType {
   typeOid: number;
   /** atttypmod; -1 when unknown. */
@@ -138,12 +160,19 @@ const INT_MAX: Readonly<Record<number, bigint>> = {
   [PG_OID.oid]: 4294967295n,
 };
 
+const INT_SHAPES: Readonly<Record<number, ValueShape>> = Object.fromEntries(
+  Object.entries(INT_MAX).map(([oid, max]) => [oid, { kind: 'integer', max }]),
+);
+const SMALLINT_SHAPE: ValueShape = { kind: 'integer', max: 32767n };
+const FLOAT4_SHAPE: ValueShape = { kind: 'decimal', maxDigits: 6 };
+const FLOAT8_SHAPE: ValueShape = { kind: 'decimal', maxDigits: 15 };
+
 function shapeFor(cls: PgTypeClass, type: PgValueType): ValueShape {
   switch (cls) {
     case 'int':
-      return { kind: 'integer', max: INT_MAX[type.typeOid] ?? 32767n };
+      return INT_SHAPES[type.typeOid] ?? SMALLINT_SHAPE;
     case 'float':
-      return { kind: 'decimal', maxDigits: type.typeOid === PG_OID.float4 ? 6 : 15 };
+      return type.typeOid === PG_OID.float4 ? FLOAT4_SHAPE : FLOAT8_SHAPE;
     case 'numeric': {
       if (type.typeMod < 4) return { kind: 'decimal', maxDigits: 15 };
       const precision = ((type.typeMod - 4) >> 16) & 0xffff;
@@ -222,7 +251,7 @@ export function maskPgText(
     case 'int':
     case 'float':
     case 'numeric': {
-      const d = masking.detectorHit(text);
+      const d = masking.numberDetectorHit(text);
       if (d === undefined) return undefined;
       out = masking.apply(text, d.strategy, d.keep, shapeFor(cls, type));
       return out === text ? undefined : out;

@@ -37,6 +37,34 @@ describe('maskValue', () => {
     expect(partialMask('😀😀ab', 1, '*', (c) => c > 127 || c >= 97)).toBe('***b');
   });
 
+  it('masks as it does character by character, for every keep and mix of characters', () => {
+    // The definition: mask every maskable code point but the last `keep` (all of them when there are no more than keep).
+    const reference = (value: string, keep: number, maskable: (c: number) => boolean): string => {
+      const chars = Array.from(value);
+      const total = chars.filter((ch) => maskable(ch.codePointAt(0) ?? 0)).length;
+      let visible = total > keep ? keep : 0;
+      for (let i = chars.length - 1; i >= 0; i--) {
+        if (!maskable(chars[i]?.codePointAt(0) ?? 0)) continue;
+        if (visible > 0) visible--;
+        else chars[i] = '#';
+      }
+      return chars.join('');
+    };
+    const alnum = (c: number): boolean => (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c > 127;
+    const pieces = ['a', 'Z', '7', '-', ' ', '@', '.', 'é', '😀', '\uD800', ''];
+    let seed = 3;
+    const next = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed % n;
+    };
+    for (let i = 0; i < 2000; i++) {
+      let value = '';
+      for (let k = next(12); k > 0; k--) value += pieces[next(pieces.length)];
+      const keep = next(6);
+      expect(partialMask(value, keep, '#', alnum)).toBe(reference(value, keep, alnum));
+    }
+  });
+
   it('redact uses the given marker for text', () => {
     expect(maskValue('x', 'redact', { marker: '[REDACTED:ssn]' })).toBe('[REDACTED:ssn]');
   });

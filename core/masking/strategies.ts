@@ -99,7 +99,30 @@ export function partialMask(
   maskChar: string,
   maskable: (code: number) => boolean,
 ): string {
-  const chars = Array.from(value); // code points: never split a surrogate pair
+  // Without surrogates every UTF-16 unit is a code point: no array of characters needed.
+  let total = 0;
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdfff) return partialMaskCodePoints(value, keep, maskChar, maskable);
+    if (maskable(c)) total++;
+  }
+  // The first `hide` maskable characters are replaced; runs of kept ones are copied as slices.
+  const hide = total > keep ? total - keep : total;
+  let out = '';
+  let from = 0;
+  let seen = 0;
+  for (let i = 0; i < value.length && seen < hide; i++) {
+    if (!maskable(value.charCodeAt(i))) continue;
+    seen++;
+    out += value.slice(from, i) + maskChar;
+    from = i + 1;
+  }
+  return from === 0 ? value : out + value.slice(from);
+}
+
+/** partialMask over code points, for values with surrogate pairs (never split one). */
+function partialMaskCodePoints(value: string, keep: number, maskChar: string, maskable: (code: number) => boolean): string {
+  const chars = Array.from(value);
   let total = 0;
   for (const ch of chars) if (maskable(ch.codePointAt(0) ?? 0)) total++;
   let visible = total > keep ? keep : 0;
@@ -118,36 +141,56 @@ export function partialMask(
 // One precomputed hasher per key object (keys are compiled once per policy).
 const hashers = new WeakMap<Buffer, HmacSha256>();
 
-/** HMAC-SHA256 of the UTF-8 value under the policy key. */
-export function keyedDigest(value: string, key: Buffer): Buffer {
+function hasherFor(key: Buffer): HmacSha256 {
   let h = hashers.get(key);
   if (h === undefined) {
     h = new HmacSha256(key);
     hashers.set(key, h);
   }
-  return h.digest(Buffer.from(value, 'utf8'));
+  return h;
+}
+
+/** HMAC-SHA256 of the UTF-8 value under the policy key. */
+export function keyedDigest(value: string, key: Buffer): Buffer {
+  return hasherFor(key).digest(Buffer.from(value, 'utf8'));
+}
+
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
+/** A 32-bit word as 8 lowercase hex digits (big-endian, like Buffer#toString('hex')). */
+function hexWord(v: number): string {
+  return (HEX[(v >>> 24) & 0xff] as string) + (HEX[(v >>> 16) & 0xff] as string) + (HEX[(v >>> 8) & 0xff] as string) + (HEX[v & 0xff] as string);
 }
 
 function hashFor(value: string, shape: ValueShape, key: Buffer): string {
-  const digest = keyedDigest(value, key);
+  const words = hasherFor(key).digestUtf8Words(value);
+  const w0 = words[0] as number;
+  const w1 = words[1] as number;
   switch (shape.kind) {
     case 'text':
-      return `h:${digest.subarray(0, 8).toString('hex')}`;
+      // The digest's first 8 bytes in hex.
+      return `h:${hexWord(w0)}${hexWord(w1)}`;
     case 'integer':
-      return (digest.readBigUInt64BE(0) % (shape.max + 1n)).toString();
+      return (firstUint64(w0, w1) % (shape.max + 1n)).toString();
     case 'decimal': {
       if (shape.maxDigits < 1) return '0'; // e.g. numeric(2,2): no integer digits to hold a pseudonym
       const digits = Math.min(18, shape.maxDigits);
-      return (digest.readBigUInt64BE(0) % 10n ** BigInt(digits)).toString();
+      return (firstUint64(w0, w1) % 10n ** BigInt(digits)).toString();
     }
     case 'uuid': {
-      const b = Buffer.from(digest.subarray(0, 16));
+      const b = Buffer.allocUnsafe(16);
+      for (let i = 0; i < 4; i++) b.writeInt32BE(words[i] as number, i * 4);
       b[6] = ((b[6] ?? 0) & 0x0f) | 0x80; // version 8 (custom)
       b[8] = ((b[8] ?? 0) & 0x3f) | 0x80; // RFC 9562 variant
       const h = b.toString('hex');
       return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
     }
   }
+}
+
+/** The digest's first 8 bytes as an unsigned big-endian integer. */
+function firstUint64(w0: number, w1: number): bigint {
+  return (BigInt(w0 >>> 0) << 32n) | BigInt(w1 >>> 0);
 }
 
 export function isDigitCode(c: number): boolean {

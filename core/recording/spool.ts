@@ -14,7 +14,7 @@
 
 import { EventEmitter } from 'node:events';
 import { closeSync, constants as fsc, fdatasync, openSync, renameSync, writeFileSync, writeSync } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RecordingError, SpoolFullError, SpoolLockedError, SpoolWriteError } from './errors.js';
 import type { RecordEvent } from './events.js';

@@ -58,6 +58,33 @@ describe('CatalogLineageResolver', () => {
     }
   });
 
+  it('hands out the same map while the tables are unchanged in its cache, a new one once they are fetched again', async () => {
+    const r = new CatalogLineageResolver(target);
+    try {
+      const resolved = await r.resolve([customers, orders]);
+      expect(r.cached([customers, orders])).toBe(resolved);
+      expect(r.cached([customers, orders])).toBe(resolved);
+      expect(r.cached([customers])).not.toBe(resolved);
+      expect(r.cached([customers])).toBe(r.cached([customers]));
+      expect(Object.fromEntries(r.cached([customers]) ?? [])).toEqual({
+        [`${customers}:1`]: { table: 'public.customers', column: 'id' },
+        [`${customers}:2`]: { table: 'public.customers', column: 'ssn' },
+      });
+    } finally {
+      r.close();
+    }
+    // Every entry stale at once: each resolve fetches again, and the map is new.
+    const stale = new CatalogLineageResolver(target, { ttlMs: -1 });
+    try {
+      const first = await stale.resolve([customers]);
+      const second = await stale.resolve([customers]);
+      expect(second).not.toBe(first);
+      expect(second).toEqual(first);
+    } finally {
+      stale.close();
+    }
+  });
+
   it('never answers from a stale cache', async () => {
     // A TTL below zero: every entry is stale as soon as it is written.
     const r = new CatalogLineageResolver(target, { ttlMs: -1 });

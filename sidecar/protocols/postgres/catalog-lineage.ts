@@ -16,8 +16,15 @@ export interface ColumnOrigin {
   column: string;
 }
 
-/** Keys are `${tableOid}:${attnum}`. */
-export type Lineage = Map<string, ColumnOrigin>;
+/**
+ * Keys are `${tableOid}:${attnum}`. Read-only: the resolver hands the same
+ * map to every caller asking for the same tables while their catalog entries
+ * are unchanged, so a masker may cache what it planned from it by identity.
+ */
+export type Lineage = ReadonlyMap<string, ColumnOrigin>;
+
+/** No lineage (no table OIDs, or masking without column rules): one shared empty map. */
+export const EMPTY_LINEAGE: Lineage = new Map();
 
 export interface LineageResolver {
   /** Lineage of every column of the given tables (OIDs). Rejects when the catalog cannot be read. */
@@ -36,9 +43,20 @@ interface CacheEntry {
   columns: Array<[number, ColumnOrigin]>;
 }
 
+/** A lineage built for a list of tables, valid while each table's cache entry is still this one. */
+interface BuiltLineage {
+  entries: CacheEntry[];
+  lineage: Lineage;
+}
+
+/** Lists of tables whose lineage is kept built (beyond it the memo starts over). */
+const MAX_BUILT = 1000;
+
 export class CatalogLineageResolver implements LineageResolver {
   private conn: Promise<{ backend: BackendConnection; reader: SocketMessageReader }> | undefined;
   private readonly cache = new Map<number, CacheEntry>();
+  /** By table list (one OID, or OIDs joined by ','): the lineage last built for it. */
+  private readonly built = new Map<number | string, BuiltLineage>();
   private queue: Promise<unknown> = Promise.resolve();
   private closed = false;
 
@@ -58,7 +76,13 @@ export class CatalogLineageResolver implements LineageResolver {
   }
 
   cached(tableOids: readonly number[]): Lineage | undefined {
-    return this.stale(tableOids).length > 0 ? undefined : this.fromCache(tableOids);
+    const ttl = this.opts.ttlMs ?? 60_000;
+    const now = Date.now();
+    for (const oid of tableOids) {
+      const e = this.cache.get(oid);
+      if (e === undefined || now - e.at > ttl) return undefined;
+    }
+    return this.fromCache(tableOids);
   }
 
   /** Tables not in the cache or older than the TTL. */
@@ -71,10 +95,24 @@ export class CatalogLineageResolver implements LineageResolver {
     });
   }
 
+  /** The lineage of cached tables: the same map as last time while their entries are unchanged. */
   private fromCache(tableOids: readonly number[]): Lineage {
-    const out: Lineage = new Map();
+    const key = tableOids.length === 1 ? (tableOids[0] as number) : tableOids.join(',');
+    const last = this.built.get(key);
+    if (last !== undefined && last.entries.length === tableOids.length && last.entries.every((e, i) => this.cache.get(tableOids[i] as number) === e)) {
+      return last.lineage;
+    }
+    const out = new Map<string, ColumnOrigin>();
+    const entries: CacheEntry[] = [];
     for (const oid of tableOids) {
-      for (const [attnum, origin] of this.cache.get(oid)?.columns ?? []) out.set(`${oid}:${attnum}`, origin);
+      const entry = this.cache.get(oid);
+      if (entry === undefined) continue; // fetched, yet not there: the table is gone (nothing to resolve)
+      entries.push(entry);
+      for (const [attnum, origin] of entry.columns) out.set(`${oid}:${attnum}`, origin);
+    }
+    if (entries.length === tableOids.length) {
+      if (this.built.size >= MAX_BUILT) this.built.clear();
+      this.built.set(key, { entries, lineage: out });
     }
     return out;
   }

@@ -86,6 +86,20 @@ describe('resultLineage (simple Query result sets in order)', () => {
     }
   });
 
+  it('one statement: its own result set if it sends one, UNKNOWN_LINEAGE for any other', () => {
+    for (const sql of ['SELECT reverse(ssn) FROM customers', 'SHOW search_path', 'FETCH ALL FROM c']) {
+      const [s] = stmts(sql);
+      if (s === undefined) throw new Error(sql);
+      const masking = { ...s, text: 'masked as' };
+      const at = resultLineage([s], [masking]);
+      expect([at(0), at(1), at(2)]).toEqual([masking, UNKNOWN_LINEAGE, UNKNOWN_LINEAGE]);
+    }
+    const [set] = stmts('SET search_path TO public');
+    if (set === undefined) throw new Error('SET');
+    const at = resultLineage([set], [set]);
+    expect([at(0), at(1)]).toEqual([UNKNOWN_LINEAGE, UNKNOWN_LINEAGE]);
+  });
+
   it('a single possible row source takes every result set; more than foreseen get UNKNOWN_LINEAGE', () => {
     const s = stmts('BEGIN; FETCH ALL FROM c; COMMIT');
     const at = resultLineage(s, s);

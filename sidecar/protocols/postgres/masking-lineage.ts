@@ -134,6 +134,11 @@ export function returnsRows(s: SqlStatement): 'yes' | 'no' | 'maybe' {
  * EXECUTE beside another row source), every result set gets the merge of all.
  */
 export function resultLineage(original: readonly SqlStatement[], masking: readonly SqlStatement[]): (index: number) => SqlStatement | undefined {
+  if (original.length === 1 && masking.length === 1) {
+    // The common case, without the arrays below: one statement, its own result set (if it sends one) and no other.
+    const only = returnsRows(original[0] as SqlStatement) === 'no' ? UNKNOWN_LINEAGE : (masking[0] as SqlStatement);
+    return (i) => (i === 0 ? only : UNKNOWN_LINEAGE);
+  }
   const rows = original.map(returnsRows);
   const sources = masking.filter((_, i) => rows[i] !== 'no');
   // A result set beyond those expected is not one the classifier foresaw: the strictest lineage.

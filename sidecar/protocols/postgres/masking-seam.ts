@@ -30,11 +30,29 @@ export interface TextMasker {
   maskText(s: string): { text: string; masked: number };
 }
 
+/** A RowDescription as masking reads it. */
+export interface RowLayout {
+  readonly fields: readonly RowDescriptionField[];
+  /** The fields' distinct table OIDs other than 0, in order of first appearance: what lineage must resolve. */
+  readonly tableOids: readonly number[];
+}
+
 export interface SessionMasking {
   /** Column rules exist, so RowDescription lineage must be resolved before rows flow. */
   readonly needsLineage: boolean;
-  /** A masker for the rows described by `fields`, or null when none of them needs it. */
-  forRows(fields: RowDescriptionField[], lineage: Lineage, statement: SqlStatement | undefined): DataRowMasker | null;
+  /**
+   * The layout of a RowDescription body (the message without type and
+   * length). A session sees the same few layouts again and again: the same
+   * bytes give the same object, parsed once. Throws on a malformed body.
+   */
+  rowLayout(body: Buffer): RowLayout;
+  /**
+   * A masker for the rows of `layout`, or null when none of them needs it.
+   * What to do with each column is planned once per layout, lineage (by
+   * identity: see catalog-lineage.ts Lineage) and statement lineage, and
+   * reused for later results.
+   */
+  forRows(layout: RowLayout, lineage: Lineage, statement: SqlStatement | undefined): DataRowMasker | null;
   /** A masker for COPY ... TO STDOUT data, or null when nothing needs it; throws when it cannot mask (binary COPY). */
   forCopy(statement: SqlStatement | undefined, copy: { format: number; columnFormats: number[] }): CopyDataMasker | null;
   /** Masks a whole ErrorResponse/NoticeResponse frame (they echo values); `statements` are the ones running. */

@@ -43,11 +43,10 @@ import {
   parseErrorFields,
   parseParameterStatus,
   parseReadyForQuery,
-  parseRowDescription,
   type ErrorFields,
   type TransactionStatus,
 } from './backend-messages.js';
-import type { Lineage, LineageResolver } from './catalog-lineage.js';
+import { EMPTY_LINEAGE, type Lineage, type LineageResolver } from './catalog-lineage.js';
 import { parseCommandTag } from './command-tag.js';
 import { FrameScanner, type ScanItem } from './frame-scanner.js';
 import {
@@ -238,6 +237,10 @@ export class PgSession {
       knownType: isBackendType,
       malformed: (m) => backendProtocolError(m),
     });
+    if (opts.strictRecording === true) {
+      // A write or sync that fails after the statement went out: the session cannot go on (invariant 4).
+      opts.events?.onFailure?.(() => this.terminate('error', '58030', 'agentgate: terminating session: the session cannot be recorded'));
+    }
   }
 
   /** Starts relaying. */
@@ -808,19 +811,32 @@ export class PgSession {
     const masker = this.masking?.text ?? null;
     const kinds = statements?.map((s) => s.kind);
     const tables = statements === undefined ? undefined : [...new Set(statements.flatMap((s) => s.tables))];
-    const before = events.lastSeq;
-    const durable = events.record('statement', {
-      text: masker !== null ? masker.maskText(recordedStatementText(text)).text : recordedStatementText(text),
+    // Keys in sorted order: the event's canonical JSON then needs no sorting.
+    const data = {
+      approvalId,
       decision: {
         action: decision.action,
+        message: decision.message,
         policy: decision.policy ?? null,
         rule: decision.rule ?? null,
-        message: decision.message,
       },
       kinds,
       tables,
-      approvalId,
-    });
+      text: masker !== null ? masker.maskText(recordedStatementText(text)).text : recordedStatementText(text),
+    };
+    if (events.write !== undefined) {
+      // Written to the spool file before the statement is forwarded (write-ahead); a
+      // sync that fails later reaches onFailure (strict: the session ends).
+      try {
+        const seq = events.write('statement', data);
+        return { durable: undefined, ref: seq > 0 ? seq : undefined };
+      } catch (err) {
+        // Strict recording could not write it: refuse to forward (afterRecord ends the session).
+        return { durable: Promise.reject(err instanceof Error ? err : new Error(String(err))), ref: undefined };
+      }
+    }
+    const before = events.lastSeq;
+    const durable = events.record('statement', data);
     // The seq is taken synchronously; an unchanged one means the event was not taken (lenient mode after a failure).
     const after = events.lastSeq;
     const ref = before === undefined || after === undefined ? durable : after !== before ? after : undefined;
@@ -1133,19 +1149,20 @@ export class PgSession {
       return undefined;
     }
     const masking = this.masking;
-    const fields = parseRowDescription(body);
+    // Parsed once per distinct RowDescription of the session; its masking plan is cached too (row-masker-plan-cache.ts).
+    const layout = masking.rowLayout(body);
     const finish = (lineage: Lineage): void => {
       this.harvestMasked(this.rowMasker);
-      this.rowMasker = masking.forRows(fields, lineage, statement);
+      this.rowMasker = masking.forRows(layout, lineage, statement);
       if (!swallow) this.toClient(frame);
     };
-    const oids = [...new Set(fields.map((f) => f.tableOid).filter((o) => o !== 0))];
+    const oids = layout.tableOids;
     if (!masking.needsLineage || oids.length === 0 || this.opts.lineage === undefined) {
       if (masking.needsLineage && oids.length > 0) {
         // Column rules but no way to resolve them: fail closed.
         throw new PgProxyError('PG_BACKEND_UNAVAILABLE', 'masking needs column lineage, but no catalog resolver is configured');
       }
-      finish(new Map());
+      finish(EMPTY_LINEAGE);
       return undefined;
     }
     // Cached lineage (the common case) answers at once: the result goes out in the same write, no pause.
@@ -1227,21 +1244,31 @@ export class PgSession {
     const events = this.opts.events;
     if (p.ref === undefined || events === undefined) return;
     const tag = end.tag !== undefined ? parseCommandTag(end.tag) : undefined;
-    const data: StatementResultData = {
-      ref: 0,
-      durationMs: Math.round((now - started) * 1000) / 1000,
-      maskedFields: masked,
-    };
-    if (p.kind === 'query') data.index = p.index - 1;
-    if (tag !== undefined) data.command = tag.command;
     const rowCount = tag?.rows ?? (rows > 0 || end.suspended === true || end.error !== undefined ? rows : undefined);
-    if (rowCount !== undefined) data.rows = rowCount;
-    if (names !== undefined) data.maskedColumns = [...names];
-    if (end.suspended === true) data.suspended = true;
-    if (end.error !== undefined) data.error = end.error;
+    // Keys in sorted order (canonical JSON without sorting); undefined ones are left out of the event.
+    const data: StatementResultData = {
+      command: tag?.command,
+      durationMs: Math.round((now - started) * 1000) / 1000,
+      error: end.error,
+      index: p.kind === 'query' ? p.index - 1 : undefined,
+      maskedColumns: names !== undefined ? [...names] : undefined,
+      maskedFields: masked,
+      ref: 0,
+      rows: rowCount,
+      suspended: end.suspended === true ? true : undefined,
+    };
     const write = (ref: number): void => {
       data.ref = ref;
-      void this.recordSafe(events.record('statement.result', data));
+      if (events.write === undefined) {
+        void this.recordSafe(events.record('statement.result', data));
+        return;
+      }
+      try {
+        // Nothing acts on an outcome: it may wait for the next write (one system call for both).
+        events.write('statement.result', data, { defer: true });
+      } catch {
+        this.terminate('error', '58030', 'agentgate: terminating session: the session cannot be recorded');
+      }
     };
     if (typeof p.ref === 'number') {
       write(p.ref);

@@ -1,28 +1,25 @@
 // Binds the relay's masking seam (masking-seam.ts) to the row masker: one
 // compiled masking per session (compiled once, when the session starts), and
 // per result a DataRow / COPY masker planned from RowDescription lineage and
-// the statement's own column lineage.
+// the statement's own column lineage (DataRow plans cached per session:
+// row-masker-plan-cache.ts).
 import { findSensitive } from '../../../core/masking/detectors.js';
 import { compileMasking, type CompiledMasking, type MaskingSpecLike } from '../../../core/masking/masker.js';
 import type { SqlStatement } from '../../../core/sql/types.js';
 import { frame } from './body-reader.js';
 import type { SessionMasking } from './masking-seam.js';
 import { PgProxyError } from './protocol-errors.js';
+import { RowPlanCache } from './row-masker-plan-cache.js';
 import {
-  createRowMasker,
   maskCopyTextLine,
   maskErrorFrame,
   planCopyColumns,
+  rowMaskerFor,
   touchesMaskedColumn,
   type ColumnRef,
   type CopyColumn,
   type CopyPlan,
-  type OutputColumnLineage,
 } from './row-masker.js';
-
-function outputLineage(statement: SqlStatement | undefined): OutputColumnLineage[] | undefined {
-  return statement?.outputColumns?.map((c) => ({ refs: c.refs, direct: c.direct }));
-}
 
 /**
  * Everything a statement reads or writes. A table it names counts as a whole
@@ -69,23 +66,13 @@ function copyRuleNames(plan: CopyPlan, columns: readonly CopyColumn[], masking: 
 export function createSessionMasking(spec: MaskingSpecLike | undefined, opts: { hashKey?: Buffer } = {}): SessionMasking | null {
   const masking: CompiledMasking = compileMasking(spec, opts.hashKey !== undefined ? { hashKey: opts.hashKey } : {});
   if (masking.isEmpty) return null;
+  const plans = new RowPlanCache(masking);
   return {
     needsLineage: masking.hasColumnRules,
-    forRows(fields, lineage, statement) {
-      return createRowMasker({
-        fields: fields.map((f) => ({
-          name: f.name,
-          tableOid: f.tableOid,
-          attnum: f.columnAttr,
-          typeOid: f.typeOid,
-          typeSize: f.typeSize,
-          typeMod: f.typeModifier,
-          format: f.format,
-        })),
-        lineage,
-        outputColumns: outputLineage(statement),
-        masking,
-      });
+    rowLayout: (body) => plans.layout(body),
+    forRows(layout, lineage, statement) {
+      const plan = plans.plan(layout, lineage, statement);
+      return plan === null ? null : rowMaskerFor(plan);
     },
     forCopy(statement, copy) {
       if (statement === undefined && masking.hasColumnRules) {

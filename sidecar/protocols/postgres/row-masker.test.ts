@@ -13,6 +13,7 @@ import {
   maskErrorFrame,
   MASKED_DETAIL,
   planCopyColumns,
+  planRowMasking,
   touchesMaskedColumn,
   unresolvedTableOids,
   type ColumnLineage,
@@ -450,6 +451,44 @@ describe('binary format', () => {
   it('opaque binary values carrying a detector hit become NULL', () => {
     const rm = createRowMasker({ fields: [field('b', PG_OID.bytea, { format: 1 })], lineage, masking: m });
     expect(values(rm?.maskDataRow(dataRow([Buffer.from('\x00\x01 4111111111111111')])).buf ?? Buffer.alloc(0))).toEqual([null]);
+  });
+});
+
+describe('detection by column type', () => {
+  const detectOnly = compileMasking({ detectors: [{ type: 'pan' }, { type: 'ssn' }, { type: 'email' }, { type: 'phone' }] });
+  const ints = [PG_OID.int2, PG_OID.int4, PG_OID.oid].map((t, i) => field(`i${i}`, t));
+
+  it('no masker for text-format columns whose type cannot print a match, though detection applies to them', () => {
+    expect(planRowMasking({ fields: ints, lineage, masking: detectOnly })).toEqual([{ kind: 'detect' }, { kind: 'detect' }, { kind: 'detect' }]);
+    expect(createRowMasker({ fields: ints, lineage, masking: detectOnly })).toBeNull();
+    // In binary format the value is checked against its width (a wrong one becomes NULL): not skipped.
+    const bin = createRowMasker({ fields: [field('b', PG_OID.int4, { format: 1 })], lineage, masking: detectOnly });
+    expect(values(bin?.maskDataRow(dataRow([Buffer.from([1, 2, 3])])).buf ?? Buffer.alloc(0))).toEqual([null]);
+  });
+
+  it('still finds a card number in a bigint, a numeric or a float, beside a skipped int4', () => {
+    const f = [field('i', PG_OID.int4), field('b', PG_OID.int8), field('n', PG_OID.numeric), field('d', PG_OID.float8), field('t', PG_OID.text)];
+    const rm = createRowMasker({ fields: f, lineage, masking: detectOnly });
+    expect(rm?.actions).toEqual(f.map(() => ({ kind: 'detect' })));
+    const got = texts(rm?.maskDataRow(dataRow(['2147483647', '4111111111111111', '4111111111111111', '4111111111111111', 'card 4111111111111111'])).buf ?? Buffer.alloc(0));
+    expect(got).toEqual(['2147483647', '0', '0', '0', 'card [REDACTED:pan]']);
+    const row = dataRow(['-2147483648', '9223372036854775807', '12.5', '1e+300', 'nothing to see']);
+    expect(rm?.maskDataRow(row).buf).toBe(row);
+    expect(rm?.maskedColumns()).toEqual(['detector:pan']);
+  });
+
+  it('a custom pattern runs on every number type (a hit masks the number whole)', () => {
+    const custom = compileMasking({ detectors: [{ type: 'custom', pattern: '^-?42$' }] });
+    const rm = createRowMasker({ fields: ints, lineage, masking: custom });
+    expect(texts(rm?.maskDataRow(dataRow(['42', '-42', '7'])).buf ?? Buffer.alloc(0))).toEqual(['0', '0', '7']);
+  });
+
+  it('screens text values from their bytes, and masks what the screen lets through', () => {
+    const rm = createRowMasker({ fields: [field('t', PG_OID.text), field('a', 1009)], lineage, masking: detectOnly });
+    const clean = dataRow(['Preferred contact by mail; renewal due next quarter.', '{Zoë,"Ünal"}']);
+    expect(rm?.maskDataRow(clean).buf).toBe(clean);
+    const dirty = dataRow(['Zoë Ünal <zoe@example.com>', '{"call +1 415 555 2671",x}']);
+    expect(texts(rm?.maskDataRow(dirty).buf ?? Buffer.alloc(0))).toEqual(['Zoë Ünal <[REDACTED:email]>', '{"call [REDACTED:phone]",x}']);
   });
 });
 

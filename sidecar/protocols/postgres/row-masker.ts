@@ -26,7 +26,14 @@ import {
   type MaskResult,
 } from '../../../core/masking/pg-copy-masker.js';
 import { maskErrorFields, type ErrorField, type ErrorMaskOptions } from '../../../core/masking/pg-error-masker.js';
-import { detectApplies, maskPgBinary, maskPgText, pgTypeClass, type PgMaskAction } from '../../../core/masking/pg-value-masker.js';
+import {
+  detectApplies,
+  detectCanChangeText,
+  maskPgBinary,
+  maskPgText,
+  pgTypeClass,
+  type PgMaskAction,
+} from '../../../core/masking/pg-value-masker.js';
 
 export type { ColumnRef, OutputColumnLineage } from '../../../core/masking/lineage-rules.js';
 export { maskCopyTextLine, planCopyColumns, copyFormat } from '../../../core/masking/pg-copy-masker.js';
@@ -148,105 +155,200 @@ export function planRowMasking(opts: RowMaskerOptions): (PgMaskAction | undefine
   });
 }
 
+/** How a column's values are read: its type, type modifier and format code. */
+interface ColumnType {
+  typeOid: number;
+  typeMod: number;
+  binary: boolean;
+}
+
+/**
+ * What happens to the rows of one RowDescription, given its lineage and
+ * statement: planned once, immutable, and reusable for every result with the
+ * same layout, lineage and statement lineage (row-masker-plan-cache.ts keeps it).
+ */
+export interface RowMaskPlan {
+  /** As planRowMasking: per output column, the rule or detection that applies. */
+  readonly actions: readonly (PgMaskAction | undefined)[];
+  /**
+   * Per column, what the masker runs: `actions`, except detection on a
+   * text-format column whose type cannot print anything a detector matches
+   * (an int4 holds no card number: detectCanChangeText), which would never
+   * change a value.
+   */
+  readonly run: readonly (PgMaskAction | undefined)[];
+  readonly types: readonly ColumnType[];
+  /**
+   * Per column, for detection on text-format values that the detectors read
+   * as they are (text and opaque types; numbers with the detectors that can
+   * match a number): SCREEN_ALL or SCREEN_NUMBER, and the value's bytes are
+   * screened (CompiledMasking.mayDetect) before it is decoded. JSON is not
+   * screened: an escape (\u0040) stands for a character its bytes lack.
+   */
+  readonly screen: Uint8Array;
+  readonly masking: CompiledMasking;
+  /** For naming what was masked (maskedColumns). */
+  readonly opts: RowMaskerOptions;
+}
+
+/** A plan for `opts`, or null when no value can need masking (fast path). */
+export function planRowMasker(opts: RowMaskerOptions): RowMaskPlan | null {
+  const { masking } = opts;
+  if (masking.isEmpty) return null;
+  const actions = planRowMasking(opts);
+  const run = actions.map((a, i) => {
+    const f = opts.fields[i];
+    if (a?.kind !== 'detect' || f === undefined || f.format === 1) return a;
+    return detectCanChangeText(f.typeOid, masking) ? a : undefined;
+  });
+  if (run.every((a) => a === undefined)) return null;
+  const types = opts.fields.map((f) => ({ typeOid: f.typeOid, typeMod: typeModOf(f), binary: f.format === 1 }));
+  const screen = new Uint8Array(run.length);
+  run.forEach((a, i) => {
+    const t = types[i];
+    if (a?.kind === 'detect' && t !== undefined && !t.binary) screen[i] = screenFor(pgTypeClass(t.typeOid));
+  });
+  return { actions, run, types, screen, masking, opts };
+}
+
+const SCREEN_NONE = 0;
+const SCREEN_ALL = 1;
+const SCREEN_NUMBER = 2;
+
+/** How detection on a text-format value of this class may be screened (see RowMaskPlan.screen). */
+function screenFor(cls: ReturnType<typeof pgTypeClass>): number {
+  switch (cls) {
+    case 'text':
+    case 'opaque':
+      return SCREEN_ALL; // maskField over the text as it is
+    case 'int':
+    case 'float':
+    case 'numeric':
+      return SCREEN_NUMBER; // numberDetectorHit over the text as it is
+    default:
+      return SCREEN_NONE;
+  }
+}
+
+/** A DataRow masker for one result, from a plan (cheap: the plan holds everything but the counts). */
+export function rowMaskerFor(plan: RowMaskPlan): RowMasker {
+  return new PlannedRowMasker(plan);
+}
+
 /** A DataRow masker for one RowDescription, or null when no value can need masking (fast path). */
 export function createRowMasker(opts: RowMaskerOptions): RowMasker | null {
-  if (opts.masking.isEmpty) return null;
-  const actions = planRowMasking(opts);
-  if (actions.every((a) => a === undefined)) return null;
-  const types = opts.fields.map((f) => ({ typeOid: f.typeOid, typeMod: typeModOf(f), binary: f.format === 1 }));
-  const { masking } = opts;
-  const hits = new MaskHits(actions.length, masking);
-  return {
-    actions,
-    maskDataRow: (msg) => maskDataRow(msg, types, actions, masking, hits),
-    maskedColumns: () => hits.names(opts, actions),
-  };
+  const plan = planRowMasker(opts);
+  return plan === null ? null : rowMaskerFor(plan);
 }
 
 /** Detector hits sampled per column (the detector that fired is looked up again only for these few values). */
 const DETECTOR_SAMPLES = 4;
 
 /**
- * Which columns a row masker changed: a counter per column (no allocation per
- * row), and for detected content the detector of the first few masked values.
+ * One result's masker: a counter per column (allocated on the first masked
+ * value, none per row), and for detected content the detector of the first
+ * few masked values.
  */
-class MaskHits {
-  readonly counts: Uint32Array;
-  private readonly sampled: Uint8Array;
+class PlannedRowMasker implements RowMasker {
+  counts: Uint32Array | undefined;
+  private sampled: Uint8Array | undefined;
   private detectors: Set<string>[] | undefined;
 
-  constructor(
-    columns: number,
-    private readonly masking: CompiledMasking,
-  ) {
-    this.counts = new Uint32Array(columns);
-    this.sampled = new Uint8Array(columns);
+  constructor(readonly plan: RowMaskPlan) {}
+
+  get actions(): readonly (PgMaskAction | undefined)[] {
+    return this.plan.actions;
   }
 
-  /** A detect-action value of column `c` was masked; `text` is its original text when at hand. */
-  detected(c: number, text: string | undefined): void {
-    if (text === undefined || (this.sampled[c] ?? DETECTOR_SAMPLES) >= DETECTOR_SAMPLES) return;
-    this.sampled[c] = (this.sampled[c] ?? 0) + 1;
-    const d = this.masking.detectorHit(text);
+  maskDataRow(msg: Buffer): MaskResult {
+    return maskDataRow(msg, this.plan, this);
+  }
+
+  /** A value of column `c` was masked; `text` is its original text when at hand. */
+  hit(c: number, text: string | undefined): void {
+    const counts = (this.counts ??= new Uint32Array(this.plan.types.length));
+    counts[c] = (counts[c] ?? 0) + 1;
+    if (this.plan.run[c]?.kind !== 'detect' || text === undefined) return;
+    const sampled = (this.sampled ??= new Uint8Array(this.plan.types.length));
+    if ((sampled[c] ?? DETECTOR_SAMPLES) >= DETECTOR_SAMPLES) return;
+    sampled[c] = (sampled[c] ?? 0) + 1;
+    const d = this.plan.masking.detectorHit(text);
     if (d === undefined) return;
     this.detectors ??= [];
     (this.detectors[c] ??= new Set()).add(`detector:${d.type}`);
   }
 
-  names(opts: RowMaskerOptions, actions: readonly (PgMaskAction | undefined)[]): string[] {
+  maskedColumns(): string[] {
+    const counts = this.counts;
+    if (counts === undefined) return [];
     const out = new Set<string>();
-    let slots: ReturnType<typeof alignOutputs> | undefined;
-    for (let c = 0; c < this.counts.length; c++) {
-      if (this.counts[c] === 0) continue;
-      const field = opts.fields[c];
-      if (field === undefined) continue;
-      const plain = field.tableOid !== 0 ? opts.lineage.get(lineageKey(field.tableOid, attnumOf(field))) : undefined;
-      const own = plain !== undefined ? `${plain.table}.${plain.column}` : `output column ${c + 1}`;
-      if (actions[c]?.kind === 'rule') {
-        if (plain !== undefined && this.masking.columnRule(plain.table, plain.column) !== undefined) {
-          out.add(own);
-          continue;
-        }
-        // Computed (or unresolved): name the masked columns its expression reads.
-        slots ??= opts.outputColumns === undefined ? [] : alignOutputs(opts.outputColumns, opts.fields.length);
-        const slot = slots[c];
-        const refs = slot === undefined ? [] : slot.kind === 'exact' ? (slot.lineage?.refs ?? []) : slot.refs;
-        let named = false;
-        for (const ref of refs) {
-          for (const rule of this.masking.columnRules(ref.table, ref.column)) {
-            out.add(`${rule.schema !== undefined ? `${rule.schema}.` : ''}${rule.table}.${rule.column}`);
-            named = true;
-          }
-        }
-        if (!named) out.add(own);
+    for (let c = 0; c < counts.length; c++) {
+      if (counts[c] === 0) continue;
+      if (this.plan.actions[c]?.kind === 'rule') {
+        for (const n of ruleNamesOf(this.plan, c)) out.add(n);
         continue;
       }
       const found = this.detectors?.[c];
       if (found !== undefined && found.size > 0) for (const n of found) out.add(n);
-      else out.add(own); // JSON field paths, or binary values not sampled
+      else out.add(ownName(this.plan, c)); // JSON field paths, or binary values not sampled
     }
     return [...out];
   }
 }
 
-interface Change {
-  lenAt: number;
-  end: number;
-  value: Buffer | null;
+/** A column by its catalog lineage ("public.customers.ssn"), else by position. */
+function ownName(plan: RowMaskPlan, c: number): string {
+  const field = plan.opts.fields[c];
+  const plain = field !== undefined && field.tableOid !== 0 ? plan.opts.lineage.get(lineageKey(field.tableOid, attnumOf(field))) : undefined;
+  return plain !== undefined ? `${plain.table}.${plain.column}` : `output column ${c + 1}`;
 }
 
-function maskDataRow(
-  msg: Buffer,
-  types: readonly { typeOid: number; typeMod: number; binary: boolean }[],
-  actions: readonly (PgMaskAction | undefined)[],
-  masking: CompiledMasking,
-  hits?: MaskHits,
-): MaskResult {
+/** Names of a rule column, by plan (they depend on nothing else): worked out once, on the first masked value. */
+const ruleNames = new WeakMap<RowMaskPlan, (readonly string[] | undefined)[]>();
+
+function ruleNamesOf(plan: RowMaskPlan, c: number): readonly string[] {
+  let byColumn = ruleNames.get(plan);
+  if (byColumn === undefined) ruleNames.set(plan, (byColumn = []));
+  return (byColumn[c] ??= namesOfRuleColumn(plan, c));
+}
+
+function namesOfRuleColumn(plan: RowMaskPlan, c: number): string[] {
+  const { opts, masking } = plan;
+  const field = opts.fields[c];
+  const plain = field !== undefined && field.tableOid !== 0 ? opts.lineage.get(lineageKey(field.tableOid, attnumOf(field))) : undefined;
+  if (plain !== undefined && masking.columnRule(plain.table, plain.column) !== undefined) return [`${plain.table}.${plain.column}`];
+  // Computed (or unresolved): name the masked columns its expression reads.
+  const slot = opts.outputColumns === undefined ? undefined : alignOutputs(opts.outputColumns, opts.fields.length)[c];
+  const refs = slot === undefined ? [] : slot.kind === 'exact' ? (slot.lineage?.refs ?? []) : slot.refs;
+  const out = new Set<string>();
+  for (const ref of refs) {
+    for (const rule of masking.columnRules(ref.table, ref.column)) out.add(`${rule.schema !== undefined ? `${rule.schema}.` : ''}${rule.table}.${rule.column}`);
+  }
+  return out.size > 0 ? [...out] : [ownName(plan, c)];
+}
+
+// The changes of the row being rebuilt: maskDataRow runs to completion
+// synchronously and never re-enters, so one set of arrays serves every row.
+const changeLenAt: number[] = [];
+const changeEnd: number[] = [];
+/** The new value: text (written as UTF-8), bytes, or null for SQL NULL. */
+const changeValue: (string | Buffer | null)[] = [];
+
+function maskDataRow(msg: Buffer, plan: RowMaskPlan, hits?: PlannedRowMasker): MaskResult {
+  try {
+    return maskValues(msg, plan, hits);
+  } finally {
+    changeValue.fill(null); // hold no masked value past this row, even when it was malformed
+  }
+}
+
+function maskValues(msg: Buffer, plan: RowMaskPlan, hits: PlannedRowMasker | undefined): MaskResult {
+  const { run, types, screen, masking } = plan;
   if (msg.length < 7 || msg[0] !== 0x44) throw new MaskFrameError('not a DataRow message');
   if (msg.readInt32BE(1) + 1 !== msg.length) throw new MaskFrameError('DataRow length does not match its buffer');
   const count = msg.readInt16BE(5);
   if (count !== types.length) throw new MaskFrameError(`DataRow has ${count} values, RowDescription ${types.length}`);
-  let changes: Change[] | undefined;
+  let changes = 0;
   let pos = 7;
   for (let c = 0; c < count; c++) {
     if (pos + 4 > msg.length) throw new MaskFrameError('DataRow truncated');
@@ -254,48 +356,78 @@ function maskDataRow(
     pos += 4;
     if (len === -1) continue;
     if (len < 0 || pos + len > msg.length) throw new MaskFrameError('DataRow value length out of range');
-    const action = actions[c];
+    const action = run[c];
     const type = types[c];
-    if (action !== undefined && type !== undefined) {
-      let out: Buffer | null | undefined;
+    const screened = screen[c] ?? SCREEN_NONE;
+    // Screened out: no detector can find anything in these bytes, so the value stays as it is.
+    if (action !== undefined && type !== undefined && (screened === SCREEN_NONE || masking.mayDetect(msg, pos, pos + len, screened === SCREEN_NUMBER))) {
+      let out: string | Buffer | null | undefined;
       let original: string | undefined;
       if (type.binary) {
         out = maskPgBinary(msg.subarray(pos, pos + len), type, action, masking);
       } else {
         original = msg.toString('utf8', pos, pos + len);
-        const text = maskPgText(original, type, action, masking);
-        out = text === undefined || text === null ? text : Buffer.from(text, 'utf8');
+        out = maskPgText(original, type, action, masking);
       }
       if (out !== undefined) {
-        (changes ??= []).push({ lenAt: pos - 4, end: pos + len, value: out });
-        if (hits !== undefined) {
-          hits.counts[c] = (hits.counts[c] ?? 0) + 1;
-          if (action.kind === 'detect') hits.detected(c, original);
-        }
+        changeLenAt[changes] = pos - 4;
+        changeEnd[changes] = pos + len;
+        changeValue[changes] = out;
+        changes++;
+        hits?.hit(c, original);
       }
     }
     pos += len;
   }
   if (pos !== msg.length) throw new MaskFrameError('DataRow has trailing bytes');
-  if (changes === undefined) return { buf: msg, masked: 0 };
-  return { buf: splice(msg, changes), masked: changes.length };
+  if (changes === 0) return { buf: msg, masked: 0 };
+  return { buf: splice(msg, changes), masked: changes };
+}
+
+/** Strings up to this long are checked for ASCII and copied by hand (cheaper than the native UTF-8 calls). */
+const SHORT_TEXT = 64;
+/** Per change: the new value's UTF-8 length, -1 for NULL. */
+const changeBytes: number[] = [];
+/** Per change: the new value is a short ASCII string. */
+const changeAscii: boolean[] = [];
+
+function isShortAscii(s: string): boolean {
+  if (s.length > SHORT_TEXT) return false;
+  for (let k = 0; k < s.length; k++) if (s.charCodeAt(k) > 0x7f) return false;
+  return true;
 }
 
 /** Rebuild a frame replacing each change's value (its int32 length prefix rewritten, -1 for NULL). */
-function splice(msg: Buffer, changes: readonly Change[]): Buffer {
+function splice(msg: Buffer, changes: number): Buffer {
   let size = msg.length;
-  for (const ch of changes) size += (ch.value?.length ?? 0) - (ch.end - ch.lenAt - 4);
+  for (let i = 0; i < changes; i++) {
+    const value = changeValue[i] ?? null;
+    const ascii = typeof value === 'string' && isShortAscii(value);
+    const n = value === null ? -1 : ascii || typeof value !== 'string' ? value.length : Buffer.byteLength(value, 'utf8');
+    changeBytes[i] = n;
+    changeAscii[i] = ascii;
+    size += Math.max(n, 0) - ((changeEnd[i] ?? 0) - (changeLenAt[i] ?? 0) - 4);
+  }
   const out = Buffer.allocUnsafe(size);
   let from = 0;
   let to = 0;
-  for (const ch of changes) {
-    to += msg.copy(out, to, from, ch.lenAt);
-    out.writeInt32BE(ch.value === null ? -1 : ch.value.length, to);
+  for (let i = 0; i < changes; i++) {
+    const value = changeValue[i] ?? null;
+    const n = changeBytes[i] ?? -1;
+    const lenAt = changeLenAt[i] ?? 0;
+    if (lenAt > from) to += msg.copy(out, to, from, lenAt);
+    out.writeInt32BE(n, to);
     to += 4;
-    if (ch.value !== null) to += ch.value.copy(out, to);
-    from = ch.end;
+    if (typeof value === 'string') {
+      if (changeAscii[i] === true) for (let k = 0; k < n; k++) out[to + k] = value.charCodeAt(k);
+      else out.write(value, to, n, 'utf8');
+    } else if (value !== null) {
+      value.copy(out, to);
+    }
+    to += Math.max(n, 0);
+    from = changeEnd[i] ?? 0;
   }
-  msg.copy(out, to, from);
+  if (from < msg.length) msg.copy(out, to, from);
   out.writeInt32BE(size - 1, 1);
   return out;
 }
