@@ -283,7 +283,7 @@ export function buildEventLine<T extends RecordEventType>(
     dataJson = canonicalJson(eventData);
   }
   const id = newEventId(nowMs);
-  const ts = new Date(nowMs).toISOString();
+  const ts = isoTime(nowMs);
   // Keys in sorted order (canonical); id, prevHash, ts and type need no escaping.
   const body =
     `{"data":${dataJson},"id":"${id}","prevHash":"${prevHash}","seq":${seq},"sessionId":${JSON.stringify(sessionId)},` +
@@ -291,6 +291,17 @@ export function buildEventLine<T extends RecordEventType>(
   const hash = sha256Hex(body + '}');
   const event = { v: RECORD_EVENT_VERSION, id, sessionId, seq, ts, type, data: eventData, prevHash, hash } as RecordEvent;
   return { event, line: `${body},"hash":"${hash}"}` };
+}
+
+// Events come many per millisecond: the timestamp text is made once per millisecond.
+let lastIsoMs = Number.NaN;
+let lastIso = '';
+function isoTime(ms: number): string {
+  if (ms !== lastIsoMs) {
+    lastIso = new Date(ms).toISOString();
+    lastIsoMs = ms;
+  }
+  return lastIso;
 }
 
 function splitText(text: string, size: number): string[] {

@@ -810,7 +810,13 @@ export class PgSession {
     if (events === undefined) return { durable: undefined, ref: undefined };
     const masker = this.masking?.text ?? null;
     const kinds = statements?.map((s) => s.kind);
-    const tables = statements === undefined ? undefined : [...new Set(statements.flatMap((s) => s.tables))];
+    const only = statements?.length === 1 ? statements[0] : undefined;
+    const tables =
+      statements === undefined
+        ? undefined
+        : only !== undefined && only.tables.length <= 1
+          ? [...only.tables]
+          : [...new Set(statements.flatMap((s) => s.tables))];
     // Keys in sorted order: the event's canonical JSON then needs no sorting.
     const data = {
       approvalId,
