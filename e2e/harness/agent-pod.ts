@@ -27,7 +27,7 @@
 // The kubelet's token refresh (at 80% of the lifetime) is not reproduced:
 // tests are shorter than the token's lifetime.
 import { chmod, chown, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -129,6 +129,9 @@ export async function startAgentPod(o: AgentPodOptions): Promise<AgentPod> {
   if (sidecar === undefined) throw new Error(`pod ${ns}/${podName} has no ${SIDECAR_CONTAINER} init container (was it injected?)`);
   if (sidecar.command !== undefined && sidecar.command.length > 0) throw new Error(`${SIDECAR_CONTAINER} sets command ${JSON.stringify(sidecar.command)}; the harness maps only the image entrypoint`);
 
+  const uidEarly = sidecar.securityContext?.runAsUser ?? pod.spec.securityContext?.runAsUser;
+  const gidEarly = sidecar.securityContext?.runAsGroup ?? pod.spec.securityContext?.runAsGroup ?? uidEarly;
+  if (uidEarly !== undefined) assertReachableBy(uidEarly, gidEarly ?? uidEarly, [dirname(SIDECAR_ENTRYPOINT[1] as string), dirname(process.execPath)]);
   const root = await mkdtemp(join(tmpdir(), `agentgate-pod-${podName}-`));
   await chmod(root, 0o755);
   const hostPath = (containerPath: string): string => join(root, 'fs', containerPath);
@@ -282,4 +285,26 @@ function httpStatus(port: number, path: string): Promise<number> {
     req.on('timeout', () => req.destroy());
     req.on('error', () => res(0));
   });
+}
+
+/**
+ * The container runs as the pod's user with this checkout's build and Node: a
+ * checkout inside a directory only root may enter (e.g. `mktemp -d`, mode
+ * 0700) would fail later as "Cannot find module". Say so at once instead.
+ */
+function assertReachableBy(uid: number, gid: number, dirs: string[]): void {
+  for (const start of dirs) {
+    for (let d = start; ; d = dirname(d)) {
+      const st = statSync(d);
+      const bit = st.uid === uid ? 0o100 : st.gid === gid ? 0o010 : 0o001;
+      const searchable = uid === 0 || (st.mode & bit) !== 0;
+      if (!searchable) {
+        throw new Error(
+          `the sidecar runs as uid ${uid} (the pod's runAsUser) but cannot enter ${d} (mode ${(st.mode & 0o777).toString(8)}), ` +
+            `which holds ${start}: use a checkout (and Node) in directories other users can enter, e.g. chmod o+x ${d}`,
+        );
+      }
+      if (d === dirname(d)) break;
+    }
+  }
 }
