@@ -6,6 +6,7 @@
 //   node dist/core/policy/decide-bench.js
 // Figures are CPU microseconds per call (median of several rounds); they are
 // for reports, never for assertions.
+import { cpuMicrosPerCall } from '../cpu-time.js';
 import { classifySql, initSqlParser } from '../sql/classify-text.js';
 import { sqlFacts } from '../sql/facts.js';
 import type { Activation, ConnectionFacts, Identity, SqlFacts } from './activation.js';
@@ -22,18 +23,7 @@ export interface DecideBenchResult {
 }
 
 function timeIt(rounds: number, n: number, fn: (i: number) => void): number {
-  const samples: number[] = [];
-  for (let i = 0; i < Math.min(n, 2000); i++) fn(i); // warm-up
-  let i = 0;
-  // CPU time of this process, not wall time: other work on the machine does not count.
-  for (let r = 0; r < rounds; r++) {
-    const t0 = process.cpuUsage();
-    for (let k = 0; k < n; k++) fn(i++);
-    const used = process.cpuUsage(t0);
-    samples.push((used.user + used.system) / n);
-  }
-  samples.sort((a, b) => a - b);
-  return Number((samples[Math.floor(samples.length / 2)] ?? 0).toFixed(3));
+  return cpuMicrosPerCall(rounds, n, fn, 3);
 }
 
 // bench/postgres-fixture.ts's AccessPolicy (the real benchmark's).

@@ -6,6 +6,7 @@
 // Figures are CPU microseconds per call (median of several rounds); they are
 // for reports, never for assertions.
 
+import { cpuMicrosPerCall } from '../cpu-time.js';
 import { normalizeSync, parseSync, scanSync } from 'libpg-query';
 import { classifySql, initSqlParser } from './classify-text.js';
 import { fastShapeKey } from './fast-shape-key.js';
@@ -17,18 +18,7 @@ export interface ClassifyBenchResult {
 }
 
 function timeIt(rounds: number, n: number, fn: (i: number) => void): number {
-  const samples: number[] = [];
-  for (let i = 0; i < Math.min(n, 2000); i++) fn(i); // warm-up
-  let i = 0;
-  // CPU time of this process, not wall time: other work on the machine does not count.
-  for (let r = 0; r < rounds; r++) {
-    const t0 = process.cpuUsage();
-    for (let k = 0; k < n; k++) fn(i++);
-    const used = process.cpuUsage(t0);
-    samples.push((used.user + used.system) / n);
-  }
-  samples.sort((a, b) => a - b);
-  return Number((samples[Math.floor(samples.length / 2)] ?? 0).toFixed(2));
+  return cpuMicrosPerCall(rounds, n, fn, 2);
 }
 
 /** Texts as decoded from protocol messages: fresh flat strings, 4096 distinct ones in turn. */
