@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { BENCH_RULES } from './bench-policy-rules.js';
 import { freePort } from '../testkit/ports.js';
 import { PG_BIN, startPostgres, type PgServer } from '../testkit/postgres.js';
 import { logTail, runCommand, startProcess, unprivilegedUser, wrapCommand, type ManagedProcess } from '../testkit/processes.js';
@@ -130,6 +131,10 @@ export interface SidecarFeatures {
 }
 
 export function sidecarConfig(o: { pgPort: number; listenPort: number; password: string } & SidecarFeatures): string {
+  // JSON strings are YAML flow scalars: the CEL goes in verbatim.
+  const rulesYaml = BENCH_RULES.map((r) =>
+    [`    - name: ${r.name}`, `      when: ${JSON.stringify(r.when)}`, `      action: ${r.action}`, ...(r.message !== undefined ? [`      message: ${JSON.stringify(r.message)}`] : [])].join('\n'),
+  ).join('\n');
   const masking = `  masking:
     columns:
       - { table: public.pgbench_accounts, column: abalance, strategy: partial, keep: 2 }
@@ -181,23 +186,7 @@ spec:
     - serviceAccount: { name: agent }
   connections: [${CONNECTION_NAME}]
   rules:
-    - name: allow-reads-and-row-changes
-      when: >-
-        sql.statements.size() > 0 &&
-        sql.statements.all(s, s.kind in ['SELECT', 'UPDATE', 'INSERT', 'TRANSACTION'])
-      action: allow
-    - name: deny-unbounded-changes
-      when: sql.statements.exists(s, s.kind in ['UPDATE', 'DELETE'] && !s.hasWhere)
-      action: deny
-      message: UPDATE and DELETE need a WHERE clause.
-    - name: deny-ddl
-      when: sql.statements.exists(s, s.kind in ['DROP', 'TRUNCATE', 'ALTER', 'CREATE', 'GRANT'])
-      action: deny
-      message: No schema changes.
-    - name: deny-unparseable
-      when: sql.statements.exists(s, s.kind == 'UNPARSEABLE')
-      action: deny
-      message: The statement could not be parsed.
+${rulesYaml}
 ${o.masking === false ? '' : masking}  session:
     recording: ${o.recording === false ? 'false' : 'true'}
 `;

@@ -6,6 +6,7 @@
 //   node dist/core/policy/decide-bench.js
 // Figures are CPU microseconds per call (median of several rounds); they are
 // for reports, never for assertions.
+import { BENCH_RULES } from '../../bench/bench-policy-rules.js';
 import { cpuMicrosPerCall } from '../cpu-time.js';
 import { classifySql, initSqlParser } from '../sql/classify-text.js';
 import { sqlFacts } from '../sql/facts.js';
@@ -26,38 +27,14 @@ function timeIt(rounds: number, n: number, fn: (i: number) => void): number {
   return cpuMicrosPerCall(rounds, n, fn, 3);
 }
 
-// bench/postgres-fixture.ts's AccessPolicy (the real benchmark's).
+// The AccessPolicy bench/postgres-fixture.ts gives the benchmarked sidecar (same rules).
 export const BENCH_POLICY: AccessPolicyLike = {
   metadata: { name: 'bench-agent', namespace: 'bench' },
   spec: {
     podSelector: { matchLabels: { app: 'agent' } },
     subjects: [{ serviceAccount: { name: 'agent' } }],
     connections: ['bench-db'],
-    rules: [
-      {
-        name: 'allow-reads-and-row-changes',
-        when: "sql.statements.size() > 0 && sql.statements.all(s, s.kind in ['SELECT', 'UPDATE', 'INSERT', 'TRANSACTION'])",
-        action: 'allow',
-      },
-      {
-        name: 'deny-unbounded-changes',
-        when: "sql.statements.exists(s, s.kind in ['UPDATE', 'DELETE'] && !s.hasWhere)",
-        action: 'deny',
-        message: 'UPDATE and DELETE need a WHERE clause.',
-      },
-      {
-        name: 'deny-ddl',
-        when: "sql.statements.exists(s, s.kind in ['DROP', 'TRUNCATE', 'ALTER', 'CREATE', 'GRANT'])",
-        action: 'deny',
-        message: 'No schema changes.',
-      },
-      {
-        name: 'deny-unparseable',
-        when: "sql.statements.exists(s, s.kind == 'UNPARSEABLE')",
-        action: 'deny',
-        message: 'The statement could not be parsed.',
-      },
-    ],
+    rules: BENCH_RULES.map((r) => ({ ...r })),
   },
 };
 
