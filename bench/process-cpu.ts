@@ -6,15 +6,33 @@ import type { BenchResult } from './bench-suite.js';
 
 const TICKS_PER_SECOND = 100; // USER_HZ: 100 on every Linux architecture Node supports
 
-/** User + system CPU seconds of `pid` so far, or undefined if /proc cannot tell. */
-export function cpuSeconds(pid: number): number | undefined {
+/** User and system CPU seconds of `pid` so far, or undefined if /proc cannot tell. */
+export function cpuTimes(pid: number): { user: number; system: number } | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // Fields after the command name (which may hold spaces), from field 3 (state) on.
     const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     const utime = Number(rest[11]);
     const stime = Number(rest[12]);
-    return Number.isFinite(utime) && Number.isFinite(stime) ? (utime + stime) / TICKS_PER_SECOND : undefined;
+    return Number.isFinite(utime) && Number.isFinite(stime) ? { user: utime / TICKS_PER_SECOND, system: stime / TICKS_PER_SECOND } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** User + system CPU seconds of `pid` so far, or undefined if /proc cannot tell. */
+export function cpuSeconds(pid: number): number | undefined {
+  const t = cpuTimes(pid);
+  return t === undefined ? undefined : t.user + t.system;
+}
+
+/** The machine's idle and total CPU ticks so far (all cores, from /proc/stat), or undefined. */
+export function machineTicks(): { idle: number; total: number } | undefined {
+  try {
+    const fields = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/).slice(1).map(Number);
+    if (fields.length < 5 || fields.some((n) => !Number.isFinite(n))) return undefined;
+    // idle + iowait count as idle.
+    return { idle: (fields[3] as number) + (fields[4] as number), total: fields.reduce((a, b) => a + b, 0) };
   } catch {
     return undefined;
   }
