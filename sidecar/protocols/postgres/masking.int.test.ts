@@ -237,8 +237,10 @@ describe('masking in the relay', () => {
         policy('outcomes', issuer, {
           rules: [
             { name: 'no-deletes', when: "sql.statements.exists(s, s.kind == 'DELETE')", action: 'deny', message: 'deleting is not allowed' },
+            { name: 'notes-need-review', when: "sql.statements.exists(s, s.kind == 'UPDATE' && s.tables.exists(t, t.endsWith('notes')))", action: 'review' },
             { name: 'all', when: 'true', action: 'allow' },
           ],
+          approval: { approvers: { users: ['alice'] } },
           masking: {
             columns: [
               { table: 'public.patients', column: 'ssn', strategy: 'redact' },
@@ -429,6 +431,53 @@ describe('masking in the relay', () => {
       expect(stmt?.data.decision.action).toBe('allow');
       expect(stmt?.data.text).toBe('SELECT $1 AS conninfo');
       expect(JSON.stringify(events)).not.toContain('leaked-via-transcript-7f3a');
+    });
+
+    it('an approval request shows the statement as the recording does: detectors applied, credential constants replaced', async () => {
+      const pendingOne = async (): Promise<{ id: string; operation: string }> => {
+        for (let i = 0; i < 400; i++) {
+          const p = approvals.list();
+          if (p.length > 0) {
+            expect(p).toHaveLength(1);
+            return p[0]!;
+          }
+          await new Promise((r) => setTimeout(r, 25));
+        }
+        throw new Error('no approval request appeared');
+      };
+      let shown = '';
+      let withheld = '';
+      const events = await recordedSession(async () => {
+        const c = await pgClientVia(listener.port, token);
+        try {
+          await c.query("INSERT INTO notes VALUES (7, 'draft')");
+          const update = c.query("UPDATE notes SET body = 'mail ann@example.com' WHERE id = 7");
+          const req = await pendingOne();
+          shown = req.operation;
+          approvals.approve(req.id, { user: 'alice' });
+          expect((await update).rowCount).toBe(1);
+          const secret = c.query("UPDATE notes SET body = 'password=hunter2-approval-leak' WHERE id = 7");
+          const req2 = await pendingOne();
+          withheld = req2.operation;
+          approvals.deny(req2.id, { user: 'alice' });
+          await expect(secret).rejects.toMatchObject({ code: '42501' });
+        } finally {
+          await c.end();
+        }
+      });
+      // The approver sees what the statement does, not the value the detector found.
+      expect(shown).toMatch(/^UPDATE notes SET body = '.*' WHERE id = 7$/);
+      expect(shown).not.toContain('ann@example.com');
+      expect(withheld).toBe('UPDATE notes SET body = $1 WHERE id = $2');
+      // The backend ran the text as sent.
+      expect(await server.sql('SELECT body FROM notes WHERE id = 7', { database: 'app' })).toBe('mail ann@example.com');
+      const requested = events.filter((e): e is RecordEvent<'approval.requested'> => e.type === 'approval.requested');
+      expect(requested.map((e) => e.data.operation)).toEqual([shown, withheld]);
+      const approvedStatement = events.find((e): e is RecordEvent<'statement'> => e.type === 'statement' && e.data.approvalId === requested[0]?.data.approvalId);
+      expect(approvedStatement?.data.text).toBe(shown);
+      const text = JSON.stringify(events);
+      expect(text).not.toContain('ann@example.com');
+      expect(text).not.toContain('hunter2-approval-leak');
     });
 
     it('a pipeline: a suspended portal, its resumption, and a statement the backend fails at Parse (the rest skipped)', async () => {

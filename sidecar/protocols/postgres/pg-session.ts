@@ -808,7 +808,6 @@ export class PgSession {
     if (decision.action === 'deny') this.stats.denied++;
     const events = this.opts.events;
     if (events === undefined) return { durable: undefined, ref: undefined };
-    const masker = this.masking?.text ?? null;
     const kinds = statements?.map((s) => s.kind);
     const only = statements?.length === 1 ? statements[0] : undefined;
     const tables =
@@ -828,7 +827,7 @@ export class PgSession {
       },
       kinds,
       tables,
-      text: masker !== null ? masker.maskText(recordedStatementText(text)).text : recordedStatementText(text),
+      text: this.shownText(text),
     };
     if (events.write !== undefined) {
       // Written to the spool file before the statement is forwarded (write-ahead); a
@@ -853,6 +852,18 @@ export class PgSession {
       return { durable: undefined, ref };
     }
     return { durable, ref };
+  }
+
+  /**
+   * A statement's text wherever it leaves the data path (the recording, an
+   * approval request and so an AccessRequest): constants that may carry a
+   * credential replaced (recorded-text.ts), then the session's detectors
+   * applied, as they are to result values. The backend gets the text as sent.
+   */
+  private shownText(text: string): string {
+    const recorded = recordedStatementText(text);
+    const masker = this.masking?.text ?? null;
+    return masker === null ? recorded : masker.maskText(recorded).text;
   }
 
   private recordSafe(p: Promise<unknown> | undefined): Promise<void> {
@@ -895,7 +906,7 @@ export class PgSession {
         identity: ctx.identity,
         connection: ctx.connection.name,
         protocol: 'postgres',
-        operation: text,
+        operation: this.shownText(text),
         decision,
       },
       {
