@@ -935,7 +935,7 @@ export const CRDS: readonly CustomResourceDefinition[] = [
                     },
                     "operation": {
                       "type": "string",
-                      "description": "The exact statement, command or request (method and path) waiting for approval.",
+                      "description": "The statement, command or request (method and path) waiting for approval, as the session recording shows it (constants that may carry a credential replaced, the policy's detectors applied).",
                       "minLength": 1,
                       "maxLength": 65536
                     },

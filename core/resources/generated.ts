@@ -432,7 +432,11 @@ export interface AccessRequestSpec {
   connection: string;
   /** Protocol of the connection. */
   protocol: Protocol;
-  /** The exact statement, command or request (method and path) waiting for approval. */
+  /**
+   * The statement, command or request (method and path) waiting for approval, as the session
+   * recording shows it (constants that may carry a credential replaced, the policy's detectors
+   * applied).
+   */
   operation: string;
   /** Why the agent needs the operation, when it said so. */
   reason?: string;
