@@ -1,8 +1,9 @@
 // An interleaved A/B run for working on the sidecar's PostgreSQL path: pgbench
 // through the bare relay and through sidecars with chosen features, in
 // rotation, several rounds, reporting for each path its TPS, the ratio to the
-// relay's, the proxy's CPU per statement split into user and system time, and
-// how idle the machine was. The relay is the control: a run whose relay
+// relay's, the mean time per transaction as the clients saw it (with 1 client:
+// the latency, and what the path adds over direct), the proxy's CPU per
+// statement split into user and system time, and how idle the machine was. The relay is the control: a run whose relay
 // figure moved was a noisy run. Not part of `make bench`; after a build:
 //   node dist/bench/postgres-ab.js [--variants all,masking,policy] [--rounds 3] [--seconds 8]
 //                                  [--script select|tpcb] [--clients 4] [--sidecar-node-args "--flag ..."]
@@ -24,6 +25,8 @@ const VARIANTS: Record<string, SidecarFeatures | undefined> = {
 
 export interface AbSample {
   tps: number;
+  /** pgbench's mean latency per transaction, µs. */
+  latencyUs: number;
   /** Proxy CPU per statement, µs. */
   userUs: number;
   systemUs: number;
@@ -43,6 +46,7 @@ export async function sampleTarget(t: Target, w: PgbenchWorkload, seconds: numbe
     a === undefined || b === undefined ? Number.NaN : ((b - a) * 1e6) / statements;
   return {
     tps: r.tps,
+    latencyUs: r.latencyMs * 1000,
     userUs: perStatement(c0?.user, c1?.user),
     systemUs: perStatement(c0?.system, c1?.system),
     idlePct: m0 === undefined || m1 === undefined ? Number.NaN : (100 * (m1.idle - m0.idle)) / (m1.total - m0.total),
@@ -50,10 +54,10 @@ export async function sampleTarget(t: Target, w: PgbenchWorkload, seconds: numbe
 }
 
 function fmt(s: AbSample): string {
-  return (
-    `${s.tps.toFixed(0).padStart(6)} tps  CPU/statement ${(s.userUs + s.systemUs).toFixed(1)} µs ` +
-    `(user ${s.userUs.toFixed(1)}, system ${s.systemUs.toFixed(1)})  machine idle ${s.idlePct.toFixed(0)} %`
-  );
+  const cpu = Number.isNaN(s.userUs)
+    ? 'CPU/statement —'
+    : `CPU/statement ${(s.userUs + s.systemUs).toFixed(1)} µs (user ${s.userUs.toFixed(1)}, system ${s.systemUs.toFixed(1)})`;
+  return `${s.tps.toFixed(0).padStart(6)} tps  latency ${s.latencyUs.toFixed(0)} µs  ${cpu}  machine idle ${s.idlePct.toFixed(0)} %`;
 }
 
 async function main(): Promise<void> {
@@ -84,6 +88,7 @@ async function main(): Promise<void> {
     sidecarVariants: names.filter((n) => n !== 'all').map((n) => ({ name: n, features: VARIANTS[n] as SidecarFeatures })),
   });
   const paths: Array<[string, Target]> = [
+    ['direct', f.targets.direct],
     ['relay', f.targets.relay],
     ...names.map((n): [string, Target] => [n, n === 'all' ? f.targets.sidecar : (f.variants.get(n) as Target)]),
   ];
@@ -104,15 +109,18 @@ async function main(): Promise<void> {
   const mean = (xs: number[]): number => summarize(xs).mean;
   const avg = (xs: AbSample[]): AbSample => ({
     tps: mean(xs.map((x) => x.tps)),
+    latencyUs: mean(xs.map((x) => x.latencyUs)),
     userUs: mean(xs.map((x) => x.userUs)),
     systemUs: mean(xs.map((x) => x.systemUs)),
     idlePct: mean(xs.map((x) => x.idlePct)),
   });
   const relay = avg(samples.get('relay') ?? []);
+  const direct = avg(samples.get('direct') ?? []);
   const workload = `pgbench ${w.script === 'select' ? '-S' : 'TPC-B'}, ${w.clients} clients, ${rounds} × ${seconds} s per path`;
   const lines = [workload, ...[...samples].map(([name, xs]) => {
     const a = avg(xs);
-    return `${name.padEnd(8)} ${fmt(a)}  ${(a.tps / relay.tps).toFixed(3)}× relay`;
+    const added = name === 'direct' ? '' : `  (+${(a.latencyUs - direct.latencyUs).toFixed(0)} µs over direct)`;
+    return `${name.padEnd(8)} ${fmt(a)}  ${(a.tps / relay.tps).toFixed(3)}× relay${added}`;
   })];
   process.stdout.write(`${lines.join('\n')}\n`);
 }
