@@ -22,7 +22,7 @@ export default {
     {
       ...common,
       displayName: 'integration',
-      testMatch: ['<rootDir>/{core,cli,operator,sidecar,testkit}/**/*.int.test.ts'],
+      testMatch: ['<rootDir>/{core,cli,operator,sidecar,testkit,bench}/**/*.int.test.ts'],
     },
     {
       ...common,

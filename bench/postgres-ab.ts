@@ -8,7 +8,9 @@
 //   node dist/bench/postgres-ab.js [--variants all,masking,policy] [--rounds 3] [--seconds 8]
 //                                  [--script select|tpcb] [--clients 4] [--sidecar-node-args "--flag ..."]
 // Variants: all (policy, masking, recording), masking (policy + masking),
-// policy (policy only). A build of a changed sidecar can be compared with
+// policy (policy only), frames (not a sidecar: the relay cutting both
+// directions into messages and reading each statement, the least any
+// PostgreSQL-aware proxy does; bench/relay.ts --frames). A build of a changed sidecar can be compared with
 // another by running this from each build's dist/ in turn: the relay ratio
 // carries across runs better than raw TPS does.
 import { parseArgs } from 'node:util';
@@ -18,6 +20,7 @@ import { cpuTimes, machineTicks } from './process-cpu.js';
 import { summarize } from './stats.js';
 
 const VARIANTS: Record<string, SidecarFeatures | undefined> = {
+  frames: undefined, // not a sidecar: the relay in --frames mode (bench/relay.ts)
   all: undefined, // the fixture's sidecar: everything on
   masking: { masking: true, recording: false },
   policy: { masking: false, recording: false },
@@ -73,7 +76,7 @@ async function main(): Promise<void> {
     },
   });
   const names = values.variants.split(',').filter((n) => n !== '');
-  for (const n of names) if (!(n in VARIANTS)) throw new Error(`unknown variant ${n} (all, masking, policy)`);
+  for (const n of names) if (!(n in VARIANTS)) throw new Error(`unknown variant ${n} (all, masking, policy, frames)`);
   const w: PgbenchWorkload = { script: values.script === 'tpcb' ? 'tpcb' : 'select', clients: Number(values.clients) };
   const rounds = Number(values.rounds);
   const seconds = Number(values.seconds);
@@ -83,14 +86,14 @@ async function main(): Promise<void> {
     log,
     scale: 5,
     largeRows: 0,
-    proxies: names.includes('all') ? ['relay', 'sidecar'] : ['relay'],
+    proxies: ['relay', ...(names.includes('frames') ? (['frames'] as const) : []), ...(names.includes('all') ? (['sidecar'] as const) : [])],
     sidecarNodeArgs: values['sidecar-node-args'].split(' ').filter((a) => a !== ''),
-    sidecarVariants: names.filter((n) => n !== 'all').map((n) => ({ name: n, features: VARIANTS[n] as SidecarFeatures })),
+    sidecarVariants: names.filter((n) => n !== 'all' && n !== 'frames').map((n) => ({ name: n, features: VARIANTS[n] as SidecarFeatures })),
   });
   const paths: Array<[string, Target]> = [
     ['direct', f.targets.direct],
     ['relay', f.targets.relay],
-    ...names.map((n): [string, Target] => [n, n === 'all' ? f.targets.sidecar : (f.variants.get(n) as Target)]),
+    ...names.map((n): [string, Target] => [n, n === 'all' ? f.targets.sidecar : n === 'frames' ? f.targets.frames : (f.variants.get(n) as Target)]),
   ];
   const samples = new Map<string, AbSample[]>(paths.map(([n]) => [n, []]));
   try {

@@ -22,7 +22,8 @@ export const CONNECTION_NAME = 'bench-db';
 export const LARGE_TABLE = 'bench_customers';
 const PGBOUNCER_BIN = '/usr/sbin/pgbouncer';
 
-export type TargetName = 'direct' | 'relay' | 'sidecar' | 'pgbouncer';
+/** `frames`: the relay in --frames mode (bench/relay.ts), only when asked for. */
+export type TargetName = 'direct' | 'relay' | 'frames' | 'sidecar' | 'pgbouncer';
 
 export interface Target {
   /** A TargetName, or the name of a sidecar variant. */
@@ -274,6 +275,12 @@ export async function startPgBenchFixture(o: FixtureOptions): Promise<PgBenchFix
       proxyStops.set('relay', () => relay.stop());
       cleanups.push(() => relay.stop());
       targets.relay = { name: 'relay', port: relay.port, pid: relay.pid, password };
+    }
+    if (proxies.has('frames')) {
+      const frames = await startReadyChild('frames', node, [join(here, 'relay.js'), '--frames', '--target-port', String(server.port)], join(o.workDir, 'frames.log'));
+      proxyStops.set('frames', () => frames.stop());
+      cleanups.push(() => frames.stop());
+      targets.frames = { name: 'frames', port: frames.port, pid: frames.pid, password };
     }
 
     const recordDir = join(o.workDir, 'records');

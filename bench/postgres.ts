@@ -85,11 +85,14 @@ function targetOf(f: PgBenchFixture, name: string): Target {
 async function measurePgbench(f: PgBenchFixture, ctx: BenchContext, plan: Plan): Promise<BenchResult[]> {
   const samples = new Map<string, Sample[]>();
   const key = (w: string, t: string): string => `${w}|${t}`;
-  const pathsOf = (w: PgbenchWorkload): string[] => [...TARGETS, ...(w.script === 'select' ? [...f.variants.keys()] : [])];
+  // The framing relay and the sidecar variants show what each layer costs: `-S` only.
+  const selectOnly = ['frames', ...f.variants.keys()];
+  const pathsOf = (w: PgbenchWorkload): string[] => [...TARGETS, ...(w.script === 'select' ? selectOnly : [])];
   ctx.log(`warm-up: ${plan.warmupSeconds} s of each script on each path`);
-  for (const t of [...TARGETS, ...f.variants.keys()]) {
+  for (const t of TARGETS) {
     for (const script of ['select', 'tpcb'] as const) await pgbenchOn(f, targetOf(f, t), { script, clients: 4 }, plan.warmupSeconds);
   }
+  for (const t of selectOnly) await pgbenchOn(f, targetOf(f, t), { script: 'select', clients: 4 }, plan.warmupSeconds);
   const roundsOf = (w: PgbenchWorkload): number => (w.clients > 1 ? plan.rounds : plan.latencyRounds);
   const secondsOf = (w: PgbenchWorkload): number => (w.clients > 1 ? plan.seconds : plan.latencySeconds);
   const total = WORKLOADS.reduce((n, w) => n + roundsOf(w) * pathsOf(w).length, 0);
@@ -126,8 +129,8 @@ async function measurePgbench(f: PgBenchFixture, ctx: BenchContext, plan: Plan):
       const xs = get(t).flatMap((s) => (s.proxyCpuS === undefined ? [] : [(s.proxyCpuS * 1e6) / (s.run.transactions * stmts)]));
       return xs.length === 0 ? undefined : median(xs);
     };
-    const isSidecar = (t: string): boolean => t.startsWith('sidecar');
-    const label = (t: string): string => (t === 'sidecar' ? 'sidecar (policy + masking + recording)' : t);
+    const label = (t: string): string =>
+      t === 'sidecar' ? 'sidecar (policy + masking + recording)' : t === 'frames' ? 'framing relay (reads every statement; no policy)' : t;
     if (w.clients > 1) {
       const d = tps('direct');
       const rl = tps('relay');
@@ -166,7 +169,7 @@ async function measurePgbench(f: PgBenchFixture, ctx: BenchContext, plan: Plan):
       results.push({
         name: `${w.label}: ${label(t)}, proxy process CPU per statement`, value: round(c), unit: 'µs',
         ...(t !== 'relay' && relayCpu !== undefined ? { ratio: round(c / relayCpu), baseline: 'relay' } : {}),
-        ...(isSidecar(t) || t === 'relay' ? {} : { note: 'pgbouncer: one C process' }),
+        ...(t === 'pgbouncer' ? { note: 'pgbouncer: one C process' } : {}),
       });
     }
   }
@@ -274,6 +277,7 @@ async function run(ctx: BenchContext): Promise<BenchResult[]> {
     log: ctx.log,
     scale: plan.scale,
     largeRows: Math.max(...plan.memoryRows, plan.throughputRows),
+    proxies: ['relay', 'frames', 'sidecar', 'pgbouncer'],
     sidecarVariants: VARIANTS,
   });
   try {
@@ -282,6 +286,7 @@ async function run(ctx: BenchContext): Promise<BenchResult[]> {
     const results: BenchResult[] = [];
     results.push(...(await measurePgbench(f, ctx, plan)));
     for (const v of f.variants.keys()) await f.stopProxy(v);
+    await f.stopProxy('frames');
     results.push(...(await measureLargeResult(f, ctx, plan)));
     await f.stopProxy('sidecar');
     results.push({
@@ -296,6 +301,6 @@ async function run(ctx: BenchContext): Promise<BenchResult[]> {
 
 export const suite: BenchSuite = {
   name: 'postgres',
-  description: `PostgreSQL 15 + pgbench + proxies (each a process of its own) on ${cpus().length} shared cores: pgbench -S / TPC-B direct, bare Node relay, agentgate sidecar (policy, masking, recording on), pgbouncer; a large masked result`,
+  description: `PostgreSQL 15 + pgbench + proxies (each a process of its own) on ${cpus().length} shared cores: pgbench -S / TPC-B direct, bare Node relay, framing relay (-S), agentgate sidecar (policy, masking, recording on) and its variants (-S), pgbouncer; a large masked result`,
   run,
 };

@@ -2,18 +2,29 @@
 // ways, nothing else. The ceiling for any Node proxy on this machine, against
 // which the sidecar's figures are compared. Also runnable as its own process
 // (so its CPU is accounted apart from the client and the server):
-//   node dist/bench/relay.js --target-port N [--target-host H]
+//   node dist/bench/relay.js --target-port N [--target-host H] [--frames]
 // prints `READY <port>` on stdout and runs until SIGTERM/SIGINT.
+//
+// `--frames`: the least a PostgreSQL-aware proxy does. After the startup
+// message (passed on as it is), both directions are cut into protocol
+// messages with the sidecar's own FrameScanner; a Query's or Parse's text is
+// decoded to a string, a ReadyForQuery is read whole, every other message is
+// streamed through; each read's messages go out in one corked write. No
+// policy, masking or recording: the ceiling for a proxy that must read every
+// statement. (Plain-text clients only: an SSLRequest switches the connection
+// to plain piping. No backpressure: for request/response benchmarks, not for
+// large results.)
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { FrameScanner } from '../sidecar/protocols/postgres/frame-scanner.js';
 
 export interface Relay {
   port: number;
   close(): Promise<void>;
 }
 
-export async function startRelay(target: { host: string; port: number }, listenPort = 0): Promise<Relay> {
+export async function startRelay(target: { host: string; port: number }, listenPort = 0, opts: { frames?: boolean } = {}): Promise<Relay> {
   const sockets = new Set<Socket>();
   const track = (s: Socket): void => {
     sockets.add(s);
@@ -26,8 +37,11 @@ export async function startRelay(target: { host: string; port: number }, listenP
     // The same as any proxy would: no Nagle delay on small request/response frames.
     client.setNoDelay(true);
     upstream.setNoDelay(true);
-    client.pipe(upstream);
-    upstream.pipe(client);
+    if (opts.frames === true) relayFrames(client, upstream);
+    else {
+      client.pipe(upstream);
+      upstream.pipe(client);
+    }
     const both = (): void => {
       client.destroy();
       upstream.destroy();
@@ -56,11 +70,89 @@ export async function startRelay(target: { host: string; port: number }, listenP
   };
 }
 
+const Q = 0x51; // Query
+const P = 0x50; // Parse
+const Z = 0x5a; // ReadyForQuery
+const SSL_REQUEST = 80877103;
+const GSSENC_REQUEST = 80877104;
+
+/** Total characters of statement text read (kept so the decoding cannot be optimised away). */
+export let framedTextChars = 0;
+
+function scanner(collect: (type: number) => boolean): FrameScanner {
+  return new FrameScanner({
+    maxLength: () => 0x40000000,
+    collect,
+    knownType: () => true,
+    malformed: (message) => new Error(`bad framing: ${message}`),
+  });
+}
+
+/** One direction: every read's messages, one item at a time, out in one corked write. Returns the pass, for bytes pushed before. */
+function pumpFrames(from: Socket, to: Socket, s: FrameScanner, onMessage: (type: number, body: Buffer) => void): () => void {
+  const pass = (): void => {
+    to.cork();
+    try {
+      for (let item = s.next(); item !== null; item = s.next()) {
+        if (item.kind === 'bytes') {
+          to.write(item.bytes);
+        } else {
+          onMessage(item.type, item.body);
+          to.write(item.frame);
+        }
+      }
+    } catch (err) {
+      from.destroy(err instanceof Error ? err : new Error(String(err)));
+    } finally {
+      to.uncork();
+    }
+  };
+  from.on('data', (chunk: Buffer) => {
+    s.push(chunk);
+    pass();
+  });
+  return pass;
+}
+
+function relayFrames(client: Socket, upstream: Socket): void {
+  // The startup message has no type byte: collect it whole, pass it on, then frame.
+  let held = Buffer.alloc(0);
+  const onStartup = (chunk: Buffer): void => {
+    held = Buffer.concat([held, chunk]);
+    if (held.length < 8) return;
+    const length = held.readInt32BE(0);
+    if (held.length < length) return;
+    client.off('data', onStartup);
+    const code = held.readInt32BE(4);
+    if (code === SSL_REQUEST || code === GSSENC_REQUEST) {
+      upstream.write(held);
+      client.pipe(upstream);
+      upstream.pipe(client);
+      return;
+    }
+    upstream.write(held.subarray(0, length));
+    const fromClient = scanner((type) => type === Q || type === P);
+    fromClient.push(held.subarray(length));
+    const pass = pumpFrames(client, upstream, fromClient, (type, body) => {
+      if (type === Q) framedTextChars += body.toString('utf8', 0, body.length - 1).length;
+      else if (type === P) framedTextChars += body.length;
+    });
+    pass();
+    // The server says nothing before the startup message: its side is framed from here on too.
+    pumpFrames(upstream, client, scanner((type) => type === Z), (type, body) => {
+      if (type === Z && body.length !== 1) upstream.destroy(new Error('bad ReadyForQuery'));
+    });
+  };
+  client.on('data', onStartup);
+}
+
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { 'target-host': { type: 'string' }, 'target-port': { type: 'string' }, port: { type: 'string' } } });
+  const { values } = parseArgs({
+    options: { 'target-host': { type: 'string' }, 'target-port': { type: 'string' }, port: { type: 'string' }, frames: { type: 'boolean' } },
+  });
   const port = Number(values['target-port']);
   if (!Number.isInteger(port) || port <= 0 || port > 65535) throw new Error('usage: relay.js --target-port N [--target-host H] [--port N]');
-  const relay = await startRelay({ host: values['target-host'] ?? '127.0.0.1', port }, Number(values.port ?? 0));
+  const relay = await startRelay({ host: values['target-host'] ?? '127.0.0.1', port }, Number(values.port ?? 0), { frames: values.frames === true });
   const stop = (): void => {
     relay.close().then(() => process.exit(0), () => process.exit(1));
   };
