@@ -21,6 +21,7 @@ import {
   encodeParameterStatus,
   encodeReadyForQuery,
 } from './backend-messages.js';
+import { destroyUnlessClosed } from '../shared/close-deadline.js';
 import { connectBackend, sendCancelRequest, type BackendConnection, type BackendTarget } from './backend-connector.js';
 import { CancelRegistry } from './cancel-registry.js';
 import { CatalogLineageResolver, type LineageResolver } from './catalog-lineage.js';
@@ -112,7 +113,7 @@ const silentLog: ListenerLogger = { info: () => undefined, warn: () => undefined
 function fatal(socket: Socket, sqlstate: string, message: string): void {
   if (socket.destroyed) return;
   socket.end(encodeErrorResponse({ severity: 'FATAL', code: sqlstate, message }));
-  setTimeout(() => socket.destroy(), 2000).unref();
+  destroyUnlessClosed([socket], 2000);
 }
 
 function emptyStats(): SessionStats & { sessions: number } {

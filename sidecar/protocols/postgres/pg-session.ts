@@ -70,6 +70,7 @@ import { distinctStatements, mergeForMasking, resultLineage, UNKNOWN_LINEAGE } f
 import { MAX_HISTORY_CHARS, PreparedStatements } from './prepared-statements.js';
 import { backendProtocolError, PgProxyError, protocolViolation } from './protocol-errors.js';
 import { bindNeedsDecision, expandWholeRowPredicates, guardSql, statementFacts, type StatementClassifier } from './statement-guard.js';
+import { destroyUnlessClosed } from '../shared/close-deadline.js';
 import { recordedStatementText } from '../../../core/sql/recorded-text.js';
 
 export interface SessionStats {
@@ -156,6 +157,8 @@ export class PgSession {
   private readonly limits: FrontendLimits;
   private readonly masking: SessionMasking | null;
   private readonly abort = new AbortController();
+  /** Ends a session whose client stops reading after the backend went away; cleared by end(). */
+  private backendGoneTimer: NodeJS.Timeout | undefined;
 
   private status: TransactionStatus;
   private clientBusy = false;
@@ -274,8 +277,13 @@ export class PgSession {
     const backendGone = (): void => {
       if (this.backendGone) return;
       this.backendGone = true;
-      // A client that never reads again must not keep the session forever.
-      setTimeout(() => this.end(this.terminating ? 'client-closed' : 'backend-closed'), 30_000).unref();
+      // A client that never reads again must not keep the session forever (once
+      // the session has ended there is nothing left to guard, and a timer would
+      // only keep it in memory).
+      if (!this.ended) {
+        this.backendGoneTimer = setTimeout(() => this.end(this.terminating ? 'client-closed' : 'backend-closed'), 30_000);
+        this.backendGoneTimer.unref();
+      }
       this.pumpBackend();
     };
     backend.on('end', backendGone);
@@ -342,11 +350,9 @@ export class PgSession {
       else this.backend.end();
     }
     if (!this.client.destroyed) this.client.end();
+    if (this.backendGoneTimer !== undefined) clearTimeout(this.backendGoneTimer);
     // A socket that does not finish closing on its own is cut after a while.
-    setTimeout(() => {
-      this.client.destroy();
-      this.backend.destroy();
-    }, 5000).unref();
+    destroyUnlessClosed([this.client, this.backend], 5000);
     this.opts.onEnd?.(reason, this.stats, error);
   }
 

@@ -1,17 +1,25 @@
 // Session-level behaviour through the proxy: idle timeout and maximum duration
 // from the policy, ending every session on demand (a revoked policy), strict
 // recording (no record, no statement), an approval service that is down (the
-// review fails closed), and a held statement withdrawn when its client goes.
+// review fails closed), a held statement withdrawn when its client goes, and
+// an ended session released at once.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import pg from 'pg';
 import type { EventDataMap } from '../../../core/recording/events.js';
 import { startPostgres, type PgServer } from '../../../testkit/postgres.js';
 import type { ApprovalService, SessionEvents, SessionEventType } from '../../gate/gate.js';
 import { startPostgresListener, type PostgresListener } from './listener.js';
+import { createSessionMasking } from './row-masker-seam.js';
 import { CONNECTION, MemoryEvents, pgClientVia, policy, startTestIssuer, testGate, type TestIssuer } from './pg-proxy.test-support.js';
 
 /** Resolves with the first error the client reports (the server ending the session). */
+// A full garbage collection on demand (to see what is still referenced).
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
+
 function nextError(c: pg.Client): Promise<{ code?: string; message: string }> {
   return new Promise((resolve) => c.once('error', (e: Error & { code?: string }) => resolve(e)));
 }
@@ -186,5 +194,40 @@ describe('session limits, strict recording, approval failures', () => {
     await withdrawn;
     await q;
     expect(await server.sql('SELECT count(*) FROM t', { database: 'app' })).toBe('1');
+  });
+
+  it('lets go of a closed session at once: many short connections do not pile up in memory', async () => {
+    // Each session's masking object lives as long as its session does: watch them with weak references.
+    const sessions: Array<WeakRef<object>> = [];
+    const l = await startPostgresListener({
+      connection: CONNECTION,
+      backend: { host: server.host, port: server.port, database: 'app', user: 'app_user', password: 'app-pw', tls: { mode: 'disable' } },
+      gate: testGate({
+        issuer,
+        policies: [policy('p', issuer, { rules: [{ name: 'all', when: 'true', action: 'allow' }], masking: { detectors: [{ type: 'email', strategy: 'redact' }] } })],
+      }),
+      listenPort: 0,
+      masking: (spec, o) => {
+        const m = createSessionMasking(spec, o);
+        if (m !== null) sessions.push(new WeakRef(m));
+        return m;
+      },
+    });
+    listeners.push(l);
+    for (let i = 0; i < 20; i++) {
+      const c = await pgClientVia(l.port, token);
+      expect((await c.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+      await c.end();
+    }
+    for (let i = 0; i < 300 && l.sessions().length > 0; i++) await sleep(10);
+    expect(l.sessions()).toEqual([]);
+    expect(sessions).toHaveLength(20);
+    // The sockets' close events, then two full collections.
+    await sleep(300);
+    gc();
+    await sleep(10);
+    gc();
+    // No timer (a backend-gone guard, a close deadline) holds an ended session until it fires.
+    expect(sessions.filter((r) => r.deref() !== undefined)).toHaveLength(0);
   });
 });
