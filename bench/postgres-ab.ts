@@ -6,16 +6,20 @@
 // statement split into user and system time, and how idle the machine was. The relay is the control: a run whose relay
 // figure moved was a noisy run. Not part of `make bench`; after a build:
 //   node dist/bench/postgres-ab.js [--variants all,masking,policy] [--rounds 3] [--seconds 8]
-//                                  [--script select|tpcb] [--clients 4] [--sidecar-node-args "--flag ..."]
+//                                  [--script select|tpcb] [--clients 4] [--connect] [--sidecar-node-args "--flag ..."]
 // Variants: all (policy, masking, recording), masking (policy + masking),
 // policy (policy only), frames (not a sidecar: the relay cutting both
 // directions into messages and reading each statement, the least any
 // PostgreSQL-aware proxy does; bench/relay.ts --frames). A build of a changed sidecar can be compared with
 // another by running this from each build's dist/ in turn: the relay ratio
-// carries across runs better than raw TPS does.
+// carries across runs better than raw TPS does. `--connect`: a new session
+// per transaction (pgbench -C), to see what session setup costs and whether
+// memory stays flat under connection churn (each proxy's RSS is printed after
+// each run).
 import { parseArgs } from 'node:util';
 import { BENCH_DB, BENCH_USER, startPgBenchFixture, type SidecarFeatures, type Target } from './postgres-fixture.js';
 import { runPgbench, statementsPerTransaction, type PgbenchWorkload } from './postgres-pgbench.js';
+import { rssMiB } from './postgres-large-result.js';
 import { cpuTimes, machineTicks } from './process-cpu.js';
 import { summarize } from './stats.js';
 
@@ -35,13 +39,15 @@ export interface AbSample {
   systemUs: number;
   /** Share of the machine's CPU left idle during the run, %. */
   idlePct: number;
+  /** The proxy's resident memory after the run, MiB. */
+  rssMiB: number;
 }
 
 /** One pgbench run against `t`, with the proxy's CPU and the machine's idle time over it. */
-export async function sampleTarget(t: Target, w: PgbenchWorkload, seconds: number): Promise<AbSample> {
+export async function sampleTarget(t: Target, w: PgbenchWorkload, seconds: number, connectEachTransaction = false): Promise<AbSample> {
   const c0 = t.pid === undefined ? undefined : cpuTimes(t.pid);
   const m0 = machineTicks();
-  const r = await runPgbench(w, { port: t.port, user: BENCH_USER, database: BENCH_DB, password: t.password, seconds });
+  const r = await runPgbench(w, { port: t.port, user: BENCH_USER, database: BENCH_DB, password: t.password, seconds, connectEachTransaction });
   const c1 = t.pid === undefined ? undefined : cpuTimes(t.pid);
   const m1 = machineTicks();
   const statements = r.transactions * statementsPerTransaction(w.script);
@@ -53,6 +59,7 @@ export async function sampleTarget(t: Target, w: PgbenchWorkload, seconds: numbe
     userUs: perStatement(c0?.user, c1?.user),
     systemUs: perStatement(c0?.system, c1?.system),
     idlePct: m0 === undefined || m1 === undefined ? Number.NaN : (100 * (m1.idle - m0.idle)) / (m1.total - m0.total),
+    rssMiB: (t.pid === undefined ? undefined : rssMiB(t.pid)) ?? Number.NaN,
   };
 }
 
@@ -60,7 +67,8 @@ function fmt(s: AbSample): string {
   const cpu = Number.isNaN(s.userUs)
     ? 'CPU/statement —'
     : `CPU/statement ${(s.userUs + s.systemUs).toFixed(1)} µs (user ${s.userUs.toFixed(1)}, system ${s.systemUs.toFixed(1)})`;
-  return `${s.tps.toFixed(0).padStart(6)} tps  latency ${s.latencyUs.toFixed(0)} µs  ${cpu}  machine idle ${s.idlePct.toFixed(0)} %`;
+  const rss = Number.isNaN(s.rssMiB) ? '' : `  RSS ${s.rssMiB.toFixed(0)} MiB`;
+  return `${s.tps.toFixed(0).padStart(6)} tps  latency ${s.latencyUs.toFixed(0)} µs  ${cpu}  machine idle ${s.idlePct.toFixed(0)} %${rss}`;
 }
 
 async function main(): Promise<void> {
@@ -71,6 +79,7 @@ async function main(): Promise<void> {
       seconds: { type: 'string', default: '8' },
       script: { type: 'string', default: 'select' },
       clients: { type: 'string', default: '4' },
+      connect: { type: 'boolean' },
       'sidecar-node-args': { type: 'string', default: '' },
       out: { type: 'string', default: '.tmp/bench/postgres-ab' },
     },
@@ -101,7 +110,7 @@ async function main(): Promise<void> {
     for (let r = 0; r < rounds; r++) {
       // Alternate the order, so drift in machine load hits every path alike.
       for (const [name, t] of r % 2 === 0 ? paths : [...paths].reverse()) {
-        const s = await sampleTarget(t, w, seconds);
+        const s = await sampleTarget(t, w, seconds, values.connect === true);
         samples.get(name)?.push(s);
         log(`round ${r + 1} ${name.padEnd(8)} ${fmt(s)}`);
       }
@@ -116,10 +125,13 @@ async function main(): Promise<void> {
     userUs: mean(xs.map((x) => x.userUs)),
     systemUs: mean(xs.map((x) => x.systemUs)),
     idlePct: mean(xs.map((x) => x.idlePct)),
+    rssMiB: xs[xs.length - 1]?.rssMiB ?? Number.NaN,
   });
   const relay = avg(samples.get('relay') ?? []);
   const direct = avg(samples.get('direct') ?? []);
-  const workload = `pgbench ${w.script === 'select' ? '-S' : 'TPC-B'}, ${w.clients} clients, ${rounds} × ${seconds} s per path`;
+  const workload =
+    `pgbench ${w.script === 'select' ? '-S' : 'TPC-B'}${values.connect === true ? ' -C (a session per transaction)' : ''}, ` +
+    `${w.clients} clients, ${rounds} × ${seconds} s per path (RSS: after the last run)`;
   const lines = [workload, ...[...samples].map(([name, xs]) => {
     const a = avg(xs);
     const added = name === 'direct' ? '' : `  (+${(a.latencyUs - direct.latencyUs).toFixed(0)} µs over direct)`;

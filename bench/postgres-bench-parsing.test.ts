@@ -25,6 +25,12 @@ describe('parsePgbenchOutput', () => {
     expect(parsePgbenchOutput(PGBENCH_15)).toEqual({ tps: 28182.411209, latencyMs: 0.142, transactions: 140866, failed: 0 });
   });
 
+  it('reads the summary of a run with a new session per transaction (-C)', () => {
+    const out = PGBENCH_15.replace('initial connection time = 6.513 ms\ntps = 28182.411209 (without initial connection time)', 'average connection time = 10.318 ms\ntps = 189.130523 (including reconnection times)');
+    expect(out).not.toBe(PGBENCH_15);
+    expect(parsePgbenchOutput(out)).toEqual({ tps: 189.130523, latencyMs: 0.142, transactions: 140866, failed: 0 });
+  });
+
   it('reads failed transactions', () => {
     const out = PGBENCH_15.replace('number of failed transactions: 0 (0.000%)', 'number of failed transactions: 12 (0.009%)');
     expect(parsePgbenchOutput(out).failed).toBe(12);

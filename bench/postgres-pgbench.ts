@@ -31,7 +31,8 @@ export function parsePgbenchOutput(stdout: string): PgbenchResult {
   };
   const failedMatch = /number of failed transactions: (\d+)/.exec(stdout);
   return {
-    tps: num(/^tps = ([\d.]+) \(without initial connection time\)/m, 'tps'),
+    // "(including reconnection times)" with -C.
+    tps: num(/^tps = ([\d.]+) \((?:without initial connection time|including reconnection times)\)/m, 'tps'),
     latencyMs: num(/^latency average = ([\d.]+) ms/m, 'latency average'),
     transactions: num(/^number of transactions actually processed: (\d+)/m, 'transaction count'),
     failed: failedMatch?.[1] !== undefined ? Number(failedMatch[1]) : 0,
@@ -40,10 +41,11 @@ export function parsePgbenchOutput(stdout: string): PgbenchResult {
 
 export async function runPgbench(
   w: PgbenchWorkload,
-  o: { port: number; user: string; database: string; password: string; seconds: number },
+  o: { port: number; user: string; database: string; password: string; seconds: number; connectEachTransaction?: boolean },
 ): Promise<PgbenchResult> {
   const args = [
     '-n', // no vacuum before the run: the same work on every path
+    ...(o.connectEachTransaction === true ? ['-C'] : []), // a new session per transaction (connection churn)
     '-T', String(o.seconds),
     '-c', String(w.clients),
     '-j', String(Math.min(w.clients, 2)),
