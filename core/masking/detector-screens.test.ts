@@ -3,6 +3,7 @@
 // (values screened from their bytes), and the grouped cloud-key search.
 // Inputs come from a seeded generator, so every run checks the same cases.
 import { describe, expect, it } from '@jest/globals';
+import { seededRandom } from '../../testkit/seeded-random.js';
 import { compileDetectors, findSensitive, mayFindInUtf8, type DetectorType, type Match } from './detectors.js';
 import { MIN_CLOUD_KEY_LENGTH, scanCloudKey } from './detectors-secrets.js';
 import { compileMasking } from './masker.js';
@@ -10,17 +11,6 @@ import { detectCanChangeText, PG_OID } from './pg-value-masker.js';
 
 const BUILT_IN: DetectorType[] = ['pan', 'ssn', 'email', 'phone', 'iban', 'jwt', 'cloudKey', 'privateKey'];
 
-/** A small seeded generator (mulberry32): the same inputs on every run. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function digits(r: () => number, n: number): string {
   let s = String(1 + Math.floor(r() * 9));
@@ -30,7 +20,7 @@ function digits(r: () => number, n: number): string {
 
 /** Texts as PostgreSQL prints numbers (and as the proxy decodes binary ones): ints, floats, numerics. */
 function numberTexts(): string[] {
-  const r = rng(7);
+  const r = seededRandom(7);
   const out = ['0', '-0', 'NaN', 'Infinity', '-Infinity', '32767', '-32768', '2147483647', '-2147483648', '4294967295'];
   out.push('9223372036854775807', '-9223372036854775808', '4111111111111111', '-4111111111111111', '4111111111111111.00');
   out.push('4.111111111111111e+15', '1e+21', '-1.5e-7', '1.5e-07', '123456789', '078051120', '2125551234', '212.5551234');
@@ -95,7 +85,7 @@ describe('detectors that cannot match a number', () => {
 
 /** Texts with and without sensitive values, ASCII and not, plus raw bytes that are not valid UTF-8. */
 function screenSamples(): Buffer[] {
-  const r = rng(11);
+  const r = seededRandom(11);
   const parts = [
     'alice@example.com', 'a@b', '@', 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig', 'eyJ', '.', 'AKIAABCDEFGHIJKLMNOP', 'AKIA',
     'ghp_a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8', 'xoxb-1234567890-abcdef', 'xapp-1-ABC-123-xyz', '-----BEGIN PRIVATE KEY-----',
@@ -190,7 +180,7 @@ function referenceCloudKeys(text: string): Match[] {
 
 describe('scanCloudKey (prefixes searched by group)', () => {
   it('finds exactly what one search per prefix finds, overlapping tokens included', () => {
-    const r = rng(5);
+    const r = seededRandom(5);
     const pieces = ['AKIA', 'ASIA', 'AIza', 'ghp_', 'gho_', 'github_pat_', 'xoxb-', 'xoxp-', 'xapp-', 'A', 'g', 'x', '-', '_', ' ', 'Z', '7', 'ab'];
     const body = 'ABCDEFGHIJKLMNOP0123456789abcdefghij-_';
     for (let i = 0; i < 3000; i++) {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import type { Activation, ConnectionFacts, FactValue, Identity, SqlStatementFacts } from './activation.js';
+import { seededRandom } from '../../testkit/seeded-random.js';
 import { compilePolicies, type Decision, type PolicyEngine, type PolicyEngineOptions } from './engine.js';
 import type { AccessPolicyLike, RuleLike } from './policy-input.js';
 
@@ -218,17 +219,6 @@ describe('decision cache', () => {
   });
 });
 
-// A small deterministic PRNG (mulberry32): the same cases on every run.
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('decision cache: differential (cache on == cache off)', () => {
   const TRICKY_RULES = [
@@ -280,7 +270,7 @@ describe('decision cache: differential (cache on == cache off)', () => {
   ];
   it.each(cases)('%s', (_name, rules) => {
     const { on, off } = engines([policy('p', rules), policy('q', [rule('first-select', "sql.statements.exists(s, s.kind == 'SELECT')", 'allow')])]);
-    const r = prng(rules.length);
+    const r = seededRandom(rules.length);
     const identities = [identity(), identity(['dba']), identity(['system:serviceaccounts', 'dba'])];
     const connections: ConnectionFacts[] = [CONNECTION, { ...CONNECTION, name: 'orders-db-dev', labels: { env: 'dev' } }];
     // a pool of facts, so that facts repeat with other texts

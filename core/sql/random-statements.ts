@@ -5,17 +5,7 @@
 // constructs the fast scanner must refuse (comments, `$`, escapes, prefixed
 // strings, odd numbers, WITH, UNION, …). Same seed, same statements.
 
-/** A small, fast, seeded PRNG (mulberry32): numbers in [0, 1). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from '../../testkit/seeded-random.js';
 
 export interface StatementGenerator {
   statement(): string;

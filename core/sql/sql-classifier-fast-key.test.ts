@@ -5,7 +5,8 @@
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import { classifySql, initSqlParser, SqlClassifier } from './classify.js';
 import { fastShapeKey } from './fast-shape-key.js';
-import { seededRandom, statementGenerator } from './random-statements.js';
+import { seededRandom } from '../../testkit/seeded-random.js';
+import { statementGenerator } from './random-statements.js';
 
 beforeAll(async () => {
   await initSqlParser();
