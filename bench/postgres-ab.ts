@@ -1,21 +1,20 @@
 // An interleaved A/B run for working on the sidecar's PostgreSQL path: pgbench
-// through the bare relay and through sidecars with chosen features, in
-// rotation, several rounds, reporting for each path its TPS, the ratio to the
-// relay's, the mean time per transaction as the clients saw it (with 1 client:
-// the latency, and what the path adds over direct), the proxy's CPU per
-// statement split into user and system time, and how idle the machine was. The relay is the control: a run whose relay
-// figure moved was a noisy run. Not part of `make bench`; after a build:
+// through direct, the bare relay and chosen paths, in rotation, several
+// rounds. For each path: TPS and its ratio to the relay's, the mean time per
+// transaction as the clients saw it (with 1 client: the latency, and what the
+// path adds over direct), the proxy's CPU per statement (user and system),
+// how idle the machine was, and the proxy's RSS. The relay is the control: a
+// run whose relay figure moved was a noisy run. Not part of `make bench`;
+// after a build:
 //   node dist/bench/postgres-ab.js [--variants all,masking,policy] [--rounds 3] [--seconds 8]
-//                                  [--script select|tpcb] [--clients 4] [--connect] [--sidecar-node-args "--flag ..."]
+//        [--script select|tpcb] [--clients 4] [--connect] [--sidecar-node-args "--flag ..."]
 // Variants: all (policy, masking, recording), masking (policy + masking),
-// policy (policy only), frames (not a sidecar: the relay cutting both
-// directions into messages and reading each statement, the least any
-// PostgreSQL-aware proxy does; bench/relay.ts --frames). A build of a changed sidecar can be compared with
-// another by running this from each build's dist/ in turn: the relay ratio
-// carries across runs better than raw TPS does. `--connect`: a new session
-// per transaction (pgbench -C), to see what session setup costs and whether
-// memory stays flat under connection churn (each proxy's RSS is printed after
-// each run).
+// policy (policy only), frames (not a sidecar: bench/relay.ts --frames, which
+// cuts both directions into messages and reads each statement, the least any
+// PostgreSQL-aware proxy does). To compare two builds, run this from each
+// build's dist/ in turn: the relay ratio carries across runs better than raw
+// TPS does. `--connect`: a new session per transaction (pgbench -C), for what
+// session setup costs and whether memory stays flat under connection churn.
 import { parseArgs } from 'node:util';
 import { BENCH_DB, BENCH_USER, startPgBenchFixture, type SidecarFeatures, type Target } from './postgres-fixture.js';
 import { runPgbench, statementsPerTransaction, type PgbenchWorkload } from './postgres-pgbench.js';

@@ -8,7 +8,7 @@
 // `--frames`: the least a PostgreSQL-aware proxy does. After the startup
 // message (passed on as it is), both directions are cut into protocol
 // messages with the sidecar's own FrameScanner; a Query's or Parse's text is
-// decoded to a string, a ReadyForQuery is read whole, every other message is
+// read to a string with the sidecar's parsers, a ReadyForQuery is read whole, every other message is
 // streamed through; each read's messages go out in one corked write. No
 // policy, masking or recording: the ceiling for a proxy that must read every
 // statement. (Plain-text clients only: an SSLRequest switches the connection
@@ -17,7 +17,10 @@
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { B } from '../sidecar/protocols/postgres/backend-messages.js';
 import { FrameScanner } from '../sidecar/protocols/postgres/frame-scanner.js';
+import { F, parseParse, parseQuery } from '../sidecar/protocols/postgres/frontend-messages.js';
+import { GSSENC_REQUEST_CODE, SSL_REQUEST_CODE } from '../sidecar/protocols/postgres/startup-codec.js';
 
 export interface Relay {
   port: number;
@@ -70,12 +73,6 @@ export async function startRelay(target: { host: string; port: number }, listenP
   };
 }
 
-const Q = 0x51; // Query
-const P = 0x50; // Parse
-const Z = 0x5a; // ReadyForQuery
-const SSL_REQUEST = 80877103;
-const GSSENC_REQUEST = 80877104;
-
 /** Total characters of statement text read (kept so the decoding cannot be optimised away). */
 export let framedTextChars = 0;
 
@@ -124,23 +121,24 @@ function relayFrames(client: Socket, upstream: Socket): void {
     if (held.length < length) return;
     client.off('data', onStartup);
     const code = held.readInt32BE(4);
-    if (code === SSL_REQUEST || code === GSSENC_REQUEST) {
+    if (code === SSL_REQUEST_CODE || code === GSSENC_REQUEST_CODE) {
       upstream.write(held);
       client.pipe(upstream);
       upstream.pipe(client);
       return;
     }
     upstream.write(held.subarray(0, length));
-    const fromClient = scanner((type) => type === Q || type === P);
+    const fromClient = scanner((type) => type === F.Query || type === F.Parse);
     fromClient.push(held.subarray(length));
     const pass = pumpFrames(client, upstream, fromClient, (type, body) => {
-      if (type === Q) framedTextChars += body.toString('utf8', 0, body.length - 1).length;
-      else if (type === P) framedTextChars += body.length;
+      // The sidecar's own parsers: the statement text as a string.
+      if (type === F.Query) framedTextChars += parseQuery(body).length;
+      else if (type === F.Parse) framedTextChars += parseParse(body).query.length;
     });
     pass();
     // The server says nothing before the startup message: its side is framed from here on too.
-    pumpFrames(upstream, client, scanner((type) => type === Z), (type, body) => {
-      if (type === Z && body.length !== 1) upstream.destroy(new Error('bad ReadyForQuery'));
+    pumpFrames(upstream, client, scanner((type) => type === B.ReadyForQuery), (type, body) => {
+      if (type === B.ReadyForQuery && body.length !== 1) upstream.destroy(new Error('bad ReadyForQuery'));
     });
   };
   client.on('data', onStartup);
