@@ -149,7 +149,7 @@ async function main(): Promise<void> {
     options: { 'target-host': { type: 'string' }, 'target-port': { type: 'string' }, port: { type: 'string' }, frames: { type: 'boolean' } },
   });
   const port = Number(values['target-port']);
-  if (!Number.isInteger(port) || port <= 0 || port > 65535) throw new Error('usage: relay.js --target-port N [--target-host H] [--port N]');
+  if (!Number.isInteger(port) || port <= 0 || port > 65535) throw new Error('usage: relay.js --target-port N [--target-host H] [--port N] [--frames]');
   const relay = await startRelay({ host: values['target-host'] ?? '127.0.0.1', port }, Number(values.port ?? 0), { frames: values.frames === true });
   const stop = (): void => {
     relay.close().then(() => process.exit(0), () => process.exit(1));
